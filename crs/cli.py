@@ -1,0 +1,342 @@
+"""The `crs` command: evaluate, view, train, data, policies.
+
+This is the only place that reads the command line and the environment, and the only place that
+prints. Every expected failure (missing data, bad configuration, an existing run folder) ends
+with one `error:` line and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from crs.config import ConfigError, load_config
+from crs.data.errors import DataError
+from crs.registry import POLICIES, SIMULATORS, UnknownNameError
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """An error whose message is shown to the user as is."""
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text}")
+    return value
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    import tomllib
+
+    try:  # TOML literal syntax: 0.5, true, "text"; anything else is taken as a string
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return name, value
+
+
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (default: $CRS_DATA_DIR, then ../shared/data)")
+    parser.add_argument("--config", type=Path, help="a TOML file overriding crs/defaults.toml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crs", description="Conversational recommender system.")
+    parser.add_argument("--version", action="version", version=f"crs {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    evaluate = commands.add_parser("evaluate", help="run simulated conversations and report SR@k, AT, hDCG")
+    _add_data_flags(evaluate)
+    evaluate.add_argument("--dataset", help="lastfm | lastfm_star | movielens | a catalog folder")
+    evaluate.add_argument("--split", help="evaluation split (default: valid)")
+    evaluate.add_argument("--policy", help=f"one of: {', '.join(POLICIES.names())}")
+    evaluate.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
+                          help="a policy parameter (repeatable), e.g. --param list_size=5")
+    evaluate.add_argument("--scorer", choices=["popularity", "bpr"], help="ranks recommended items")
+    evaluate.add_argument("--simulator", help=f"one of: {', '.join(SIMULATORS.names())}")
+    evaluate.add_argument("--limit", type=_positive_int, help="first N shuffled target pairs (default: all)")
+    evaluate.add_argument("--workers", type=_positive_int, help="processes (results do not depend on it)")
+    evaluate.add_argument("--seed", type=int, help="seed of every random choice (default: 0)")
+    evaluate.add_argument("--max-turns", type=_positive_int, help="turns per conversation, opening included")
+    evaluate.add_argument("--answer-noise", type=_probability, help="flip each yes/no answer with probability P")
+    evaluate.add_argument("--dont-know", type=_probability, help="answer \"don't know\" with probability P")
+    evaluate.add_argument("--patience", type=_positive_int, help="the user quits after N turns")
+    evaluate.add_argument("--out", type=Path, help="run folder (default: runs/DATASET-POLICY-TIME)")
+    evaluate.add_argument("--cache-dir", help="where trained models are kept (default: ~/.cache/crs)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    view = commands.add_parser("view", help="show a run folder: metrics and conversations")
+    view.add_argument("run", type=Path, help="a run folder written by `crs evaluate`")
+    view.add_argument("--conversation", type=int, action="append", metavar="ID",
+                      help="print this conversation turn by turn (repeatable)")
+    view.add_argument("--failures", type=int, default=0, metavar="N", help="print the first N failed conversations")
+
+    train = commands.add_parser("train", help="train the collaborative scorer on the train split and save it")
+    _add_data_flags(train)
+    train.add_argument("--dataset", help="dataset to train on (default: lastfm_star)")
+    train.add_argument("--scorer", choices=["bpr"], default="bpr")
+    train.add_argument("--cache-dir", help="where the model is saved (default: ~/.cache/crs)")
+    train.add_argument("--quiet", action="store_true")
+
+    data = commands.add_parser("data", help="inspect and validate datasets")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
+    validate = data_commands.add_parser("validate", help="check a catalog folder or a named dataset")
+    validate.add_argument("path", help="a folder in the generic format, or lastfm | lastfm_star | movielens")
+    validate.add_argument("--data-dir")
+    info = data_commands.add_parser("info", help="counts of a dataset")
+    info.add_argument("dataset")
+    info.add_argument("--data-dir")
+
+    commands.add_parser("policies", help="list the registered policies and simulators")
+    return parser
+
+
+def _version() -> str:
+    from crs import __version__
+
+    return __version__
+
+
+def _progress_bar(total: int, description: str, quiet: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="conv", disable=quiet, file=sys.stderr, mininterval=0.5)
+
+
+def _resolve_evaluate_config(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "data.dir": args.data_dir,
+        "data.dataset": args.dataset,
+        "data.split": args.split,
+        "evaluate.policy": args.policy,
+        "evaluate.scorer": args.scorer,
+        "evaluate.simulator": args.simulator,
+        "evaluate.limit": args.limit,
+        "evaluate.seed": args.seed,
+        "evaluate.workers": args.workers,
+        "evaluate.max_turns": args.max_turns,
+        "evaluate.answer_noise": args.answer_noise,
+        "evaluate.dont_know": args.dont_know,
+        "evaluate.patience": args.patience,
+        "paths.cache_dir": args.cache_dir,
+    }
+    config = load_config(args.config, overrides)
+    policy = config["evaluate"]["policy"]
+    params = config["policy"].setdefault(policy, {})
+    for name, value in args.param:
+        params[name] = value
+    return config
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from crs.data import load_dataset
+    from crs.evaluation.report import format_table, prepare_run_folder, write_run
+    from crs.evaluation.runner import RunSpec, build_policy, evaluate
+
+    config = _resolve_evaluate_config(args)
+    data, run = config["data"], config["evaluate"]
+    try:
+        spec = RunSpec(
+            dataset=data["dataset"],
+            split=data["split"],
+            policy=run["policy"],
+            policy_params=config["policy"].get(run["policy"], {}),
+            scorer=run["scorer"],
+            scorer_params=config["scorer"].get(run["scorer"], {}),
+            simulator=run["simulator"],
+            limit=run["limit"] or None,
+            seed=run["seed"],
+            workers=run["workers"],
+            max_turns=run["max_turns"],
+            answer_noise=run["answer_noise"],
+            dont_know=run["dont_know"],
+            patience=run["patience"] or None,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = args.out or Path("runs") / f"{spec.dataset.replace('/', '_')}-{spec.policy}-{stamp}"
+    prepare_run_folder(folder)
+
+    started = time.perf_counter()
+    dataset = load_dataset(spec.dataset, data["dir"] or None, split_seed=data["split_seed"])
+    dataset.split(spec.split)  # fail before any training when the split is absent
+    cache_dir = Path(config["paths"]["cache_dir"]) if config["paths"]["cache_dir"] else None
+    with _progress_bar(0, "training scorer (epochs)", args.quiet or spec.scorer != "bpr") as bar:
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+        try:
+            policy = build_policy(spec, dataset, cache_dir, progress=on_epoch)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    load_seconds = time.perf_counter() - started
+
+    from crs.evaluation.runner import target_pairs
+
+    total = len(target_pairs(dataset, spec.split, spec.limit))
+    with _progress_bar(total, f"{spec.policy} on {dataset.name}/{spec.split}", args.quiet) as bar:
+        def on_progress(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+        result = evaluate(spec, dataset, policy, progress=on_progress)
+
+    config["resolved"] = {"dataset_source": str(dataset.source), "conversations": total,
+                          "load_seconds": round(load_seconds, 3)}
+    paths = write_run(result, folder, config)
+    print(format_table([{"policy": spec.policy, "dataset": dataset.name, **result.summary()}],
+                       label_keys=("dataset", "policy")))
+    terminations = ", ".join(f"{k} {v}" for k, v in sorted(result.summary()["terminations"].items()))
+    print(f"\nterminations: {terminations}")
+    print(f"run folder: {folder}  (transcripts, metrics.json, {paths['plot'].name}; `crs view {folder}`)")
+    return 0
+
+
+def _describe_turn(turn: dict[str, Any]) -> str:
+    if turn.get("actor") == "user":
+        return f"turn {turn['turn']:>2}  user   {turn['act']} {turn.get('attribute', '')}"
+    act = turn["act"]
+    head = f"turn {turn['turn']:>2}  system t={turn.get('t')}"
+    if act == "ask":
+        return f"{head} ask {turn['attribute']!r} -> {turn['answer']}"
+    if act == "recommend":
+        verdict = "accepted" if turn.get("accepted") else "rejected"
+        return f"{head} recommend {turn['items']} -> {verdict}"
+    return f"{head} {act}"
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from crs.evaluation.records import read_transcripts
+    from crs.evaluation.report import format_table
+
+    metrics_path = args.run / "metrics.json"
+    transcripts_path = args.run / "transcripts.jsonl"
+    if not metrics_path.is_file() or not transcripts_path.is_file():
+        raise CliError(f"{args.run} is not a run folder (expected metrics.json and transcripts.jsonl)")
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        config = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, FileNotFoundError) as error:
+        raise CliError(f"{args.run}: unreadable run folder ({error})") from None
+    row = {"dataset": config["data"]["dataset"], "policy": config["evaluate"]["policy"], **metrics}
+    print(format_table([row], label_keys=("dataset", "policy")))
+    wanted = set(args.conversation or [])
+    failures_left = args.failures
+    try:
+        for record in read_transcripts(transcripts_path):
+            show = record.conversation_id in wanted
+            if not show and failures_left > 0 and not record.success:
+                failures_left -= 1
+                show = True
+            if show:
+                print(f"\nconversation {record.conversation_id}: user {record.user_id}, target {record.target_item},"
+                      f" {record.termination}")
+                for turn in record.to_json()["turns"]:
+                    print("  " + _describe_turn(turn))
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from crs.data import load_dataset
+    from crs.scoring import default_cache_dir, make_scorer, ranking_metrics
+
+    config = load_config(args.config, {"data.dir": args.data_dir, "data.dataset": args.dataset,
+                                       "paths.cache_dir": args.cache_dir})
+    dataset = load_dataset(config["data"]["dataset"], config["data"]["dir"] or None,
+                           split_seed=config["data"]["split_seed"])
+    cache_dir = Path(config["paths"]["cache_dir"]) if config["paths"]["cache_dir"] else default_cache_dir()
+    params = config["scorer"].get(args.scorer, {})
+    started = time.perf_counter()
+    with _progress_bar(params.get("epochs", 0), f"training {args.scorer} on {dataset.name}", args.quiet) as bar:
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+        scorer = make_scorer(args.scorer, dataset, cache_dir, progress=on_epoch, **params)
+    seconds = time.perf_counter() - started
+    print(f"{args.scorer} scorer for {dataset.name} ready in {seconds:.1f} s (cache: {cache_dir})")
+    if "valid" in dataset.splits:
+        for name, candidate in (("popularity", make_scorer("popularity", dataset, None)), (args.scorer, scorer)):
+            metrics = ranking_metrics(candidate, dataset, split="valid")
+            print(f"  valid {name:<10} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "validate":
+        from crs.data.validate import format_report, validate_path
+
+        problems = validate_path(args.path, args.data_dir)
+        print(format_report(problems, args.path))
+        return 1 if problems else 0
+    if args.data_command == "info":
+        from crs.data import load_dataset
+
+        dataset = load_dataset(args.dataset, args.data_dir)
+        catalog = dataset.catalog
+        per_item = sum(len(item.attributes) for item in catalog.items) / max(catalog.n_items, 1)
+        print(f"{dataset.name} ({dataset.source})")
+        print(f"  items {catalog.n_items}, attributes {catalog.n_attributes} ({per_item:.2f} per item), "
+              f"users {len(dataset.users)}")
+        for name, split in dataset.splits.items():
+            print(f"  split {name}: {len(split.pairs())} interactions of {len(split.by_user)} users")
+        for name, path in dataset.missing_splits.items():
+            print(f"  split {name}: absent ({path})")
+        return 0
+    raise CliError("choose a data action: validate or info (see `crs data --help`)")
+
+
+def cmd_policies(_: argparse.Namespace) -> int:
+    for title, registry in (("policies", POLICIES), ("simulators", SIMULATORS)):
+        print(f"{title}:")
+        for entry in registry:
+            print(f"  {entry.name:<14} {entry.description}")
+    return 0
+
+
+COMMANDS = {"evaluate": cmd_evaluate, "view": cmd_view, "train": cmd_train, "data": cmd_data,
+            "policies": cmd_policies}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, ConfigError, DataError, UnknownNameError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Typed run records and their JSONL transcript form.
+
+One `ConversationRecord` per simulated conversation; `to_json` gives the documented transcript
+line (README, "Transcript format") and `from_json` reads it back for `crs view`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crs.evaluation.metrics import Outcome
+from crs.types import TERMINATIONS, ItemId, Termination, UserId
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    turn: int
+    act: str  # "inform" (the user's opening), "ask", "recommend" or "give_up"
+    actor: str = "system"
+    t: int | None = None
+    attribute: int | str | None = None  # dataset id
+    answer: str | None = None
+    items: tuple[ItemId, ...] | None = None  # dataset ids, rank order
+    accepted: bool | None = None
+    decision_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"turn": self.turn, "actor": self.actor}
+        if self.t is not None:
+            out["t"] = self.t
+        out["act"] = self.act
+        for name in ("attribute", "answer", "accepted", "decision_ms"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.items is not None:
+            out["items"] = list(self.items)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TurnRecord:
+        items = data.get("items")
+        return cls(
+            turn=int(data["turn"]),
+            act=str(data["act"]),
+            actor=str(data.get("actor", "system")),
+            t=data.get("t"),
+            attribute=data.get("attribute"),
+            answer=data.get("answer"),
+            items=tuple(items) if items is not None else None,
+            accepted=data.get("accepted"),
+            decision_ms=data.get("decision_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    conversation_id: int
+    dataset: str
+    split: str
+    user_id: UserId
+    target_item: ItemId
+    policy: str
+    simulator: str
+    seed: int
+    turns: tuple[TurnRecord, ...]
+    success: bool
+    success_t: int | None
+    target_rank: int | None
+    termination: Termination
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.termination not in TERMINATIONS:
+            raise ValueError(f"unknown termination {self.termination!r}")
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.success_t, self.target_rank)
+
+    @property
+    def decision_ms(self) -> list[float]:
+        return [turn.decision_ms for turn in self.turns if turn.decision_ms is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "dataset": self.dataset,
+            "split": self.split,
+            "user_id": self.user_id,
+            "target_item": self.target_item,
+            "policy": self.policy,
+            "simulator": self.simulator,
+            "seed": self.seed,
+            "turns": [turn.to_json() for turn in self.turns],
+            "success": self.success,
+            "success_t": self.success_t,
+            "target_rank": self.target_rank,
+            "termination": self.termination,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConversationRecord:
+        known = {
+            "conversation_id", "dataset", "split", "user_id", "target_item", "policy", "simulator", "seed",
+            "turns", "success", "success_t", "target_rank", "termination",
+        }
+        missing = sorted(known - data.keys())
+        if missing:
+            raise ValueError(f"transcript line lacks fields: {', '.join(missing)}")
+        return cls(
+            conversation_id=int(data["conversation_id"]),
+            dataset=str(data["dataset"]),
+            split=str(data["split"]),
+            user_id=data["user_id"],
+            target_item=data["target_item"],
+            policy=str(data["policy"]),
+            simulator=str(data["simulator"]),
+            seed=int(data["seed"]),
+            turns=tuple(TurnRecord.from_json(turn) for turn in data["turns"]),
+            success=bool(data["success"]),
+            success_t=data["success_t"],
+            target_rank=data["target_rank"],
+            termination=data["termination"],
+            extra={key: value for key, value in data.items() if key not in known},
+        )
+
+
+def write_transcripts(records: Iterable[ConversationRecord], path: Path) -> None:
+    import json
+
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+
+
+def read_transcripts(path: Path) -> Iterator[ConversationRecord]:
+    import json
+
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield ConversationRecord.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}, line {number}: not a transcript record ({error})") from None

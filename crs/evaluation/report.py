@@ -1,0 +1,93 @@
+"""Run folders, printed tables and plots of evaluation results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from crs.evaluation.records import write_transcripts
+from crs.evaluation.runner import RunResult
+
+TABLE_COLUMNS = (
+    ("conversations", "n", "{:d}"),
+    ("SR@5", "SR@5", "{:.3f}"),
+    ("SR@10", "SR@10", "{:.3f}"),
+    ("SR@15", "SR@15", "{:.3f}"),
+    ("AT", "AT", "{:.2f}"),
+    ("hDCG", "hDCG", "{:.3f}"),
+    ("conversations_per_second", "conv/s", "{:.0f}"),
+    ("decision_ms_p50", "p50 ms", "{:.3f}"),
+    ("decision_ms_p95", "p95 ms", "{:.3f}"),
+)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], label_keys: Sequence[str] = ("policy",)) -> str:
+    """A Markdown table (readable in a terminal and pasteable into the README)."""
+    headers = list(label_keys) + [title for _, title, _ in TABLE_COLUMNS]
+    lines = []
+    for row in rows:
+        cells = [str(row.get(key, "")) for key in label_keys]
+        for key, _, fmt in TABLE_COLUMNS:
+            value = row.get(key)
+            cells.append(fmt.format(value) if value is not None else "")
+        lines.append(cells)
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    def render(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([render(headers), separator, *(render(line) for line in lines)])
+
+
+def plot_success_by_turn(curves: Mapping[str, Sequence[float]], path: Path, title: str) -> None:
+    """Cumulative success rate against the turn, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for label, curve in curves.items():
+        axes.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3, label=label)
+    axes.set_xlabel("turn (t + 1, as counted by SR@k and AT)")
+    axes.set_ylabel("success rate (cumulative)")
+    axes.set_ylim(0, 1.02)
+    axes.set_xticks(range(1, max((len(c) for c in curves.values()), default=15) + 1))
+    axes.grid(alpha=0.3)
+    axes.set_title(title)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+class RunFolderExistsError(FileExistsError):
+    pass
+
+
+def prepare_run_folder(path: Path) -> Path:
+    """Create the folder; refuse one that already holds a run, so no result is overwritten."""
+    if path.exists() and any(path.iterdir()):
+        raise RunFolderExistsError(f"run folder {path} already exists and is not empty; choose another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_run(result: RunResult, folder: Path, config: Mapping[str, Any]) -> dict[str, Path]:
+    paths = {
+        "config": folder / "config.json",
+        "transcripts": folder / "transcripts.jsonl",
+        "metrics": folder / "metrics.json",
+        "plot": folder / "success_by_turn.png",
+    }
+    paths["config"].write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_transcripts(result.records, paths["transcripts"])
+    paths["metrics"].write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    spec = result.spec
+    plot_success_by_turn(
+        {spec.policy: result.metrics.success_by_turn},
+        paths["plot"],
+        f"{spec.dataset} / {spec.split}: {len(result.records)} conversations",
+    )
+    return paths

@@ -1,0 +1,110 @@
+"""Array form of the item-attribute relation.
+
+Policies run thousands of times per second, so they work on sorted index arrays (CSR in both
+directions) rather than on Python sets or the networkx graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from crs.types import Catalog
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+
+def _csr(rows: list[tuple[int, ...]]) -> tuple[IntArray, IntArray]:
+    lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+    pointers = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=pointers[1:])
+    flat = np.fromiter((value for row in rows for value in row), dtype=np.int64, count=int(pointers[-1]))
+    return pointers, flat
+
+
+@dataclass(frozen=True, eq=False)
+class AttributeIndex:
+    n_items: int
+    n_attributes: int
+    item_pointers: IntArray  # attributes of item i: item_attributes[item_pointers[i]:item_pointers[i+1]]
+    item_attributes: IntArray
+    attribute_pointers: IntArray  # items of attribute a: attribute_items[attribute_pointers[a]:...]
+    attribute_items: IntArray
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> AttributeIndex:
+        item_rows = [item.attributes for item in catalog.items]
+        postings: list[list[int]] = [[] for _ in range(catalog.n_attributes)]
+        for item in catalog.items:
+            for attribute in item.attributes:
+                postings[attribute].append(item.index)
+        item_pointers, item_attributes = _csr(item_rows)
+        attribute_pointers, attribute_items = _csr([tuple(p) for p in postings])
+        return cls(
+            n_items=catalog.n_items,
+            n_attributes=catalog.n_attributes,
+            item_pointers=item_pointers,
+            item_attributes=item_attributes,
+            attribute_pointers=attribute_pointers,
+            attribute_items=attribute_items,
+        )
+
+    def items_with(self, attribute: int) -> IntArray:
+        return self.attribute_items[self.attribute_pointers[attribute] : self.attribute_pointers[attribute + 1]]
+
+    def attributes_of(self, item: int) -> IntArray:
+        return self.item_attributes[self.item_pointers[item] : self.item_pointers[item + 1]]
+
+    def item_frequency(self) -> IntArray:
+        """Number of items carrying each attribute."""
+        return np.diff(self.attribute_pointers)
+
+    def mask_of(self, attribute: int) -> BoolArray:
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[self.items_with(attribute)] = True
+        return mask
+
+    def filter(
+        self,
+        required: Iterable[int] = (),
+        forbidden: Iterable[int] = (),
+        excluded_items: Iterable[int] | IntArray = (),
+    ) -> IntArray:
+        """Items that have every required attribute, none of the forbidden ones, and are not excluded."""
+        required = sorted(required, key=lambda a: self.attribute_pointers[a + 1] - self.attribute_pointers[a])
+        if required:
+            mask = self.mask_of(required[0])
+            for attribute in required[1:]:
+                mask &= self.mask_of(attribute)
+        else:
+            mask = np.ones(self.n_items, dtype=bool)
+        for attribute in forbidden:
+            mask[self.items_with(attribute)] = False
+        excluded = np.fromiter(excluded_items, dtype=np.int64)
+        if excluded.size:
+            mask[excluded] = False
+        return np.flatnonzero(mask)
+
+    def gather_attributes(self, items: IntArray) -> tuple[IntArray, IntArray]:
+        """Flattened attributes of `items` and, for each entry, the position of its item in `items`."""
+        starts = self.item_pointers[items]
+        lengths = self.item_pointers[items + 1] - starts
+        total = int(lengths.sum())
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        flat = self.item_attributes[offsets + np.arange(total)]
+        owners = np.repeat(np.arange(len(items)), lengths)
+        return flat, owners
+
+    def attribute_counts(self, items: IntArray, weights: FloatArray | None = None) -> FloatArray:
+        """How many of `items` (or how much of their weight) carry each attribute."""
+        flat, owners = self.gather_attributes(items)
+        if weights is None:
+            return np.bincount(flat, minlength=self.n_attributes).astype(np.float64)
+        return np.bincount(flat, weights=weights[owners], minlength=self.n_attributes)

@@ -1,0 +1,81 @@
+"""The one registry of plug-ins: policies, simulators and datasets, looked up by name.
+
+Built-in entries are registered as "module:attribute" strings so that importing `crs` never
+imports numpy-heavy policies, torch or gradio until one is actually used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str | Callable[..., Any]
+    description: str
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, target: str | Callable[..., T], description: str = "") -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = Entry(name, target, description)
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries.values())
+
+    def get(self, name: str) -> Callable[..., T]:
+        try:
+            entry = self._entries[name]
+        except KeyError:
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}"
+            ) from None
+        if isinstance(entry.target, str):
+            module_name, _, attribute = entry.target.partition(":")
+            return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+        return entry.target
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> T:
+        return self.get(name)(*args, **kwargs)
+
+
+POLICIES: Registry[Any] = Registry("policy")
+SIMULATORS: Registry[Any] = Registry("simulator")
+DATASETS: Registry[Any] = Registry("dataset")
+
+POLICIES.register("max_entropy", "policy.max_entropy:MaxEntropyPolicy",
+                  "ask the attribute that best splits the items consistent with every answer")
+POLICIES.register("scpr_walk", "policy.scpr_walk:ScprWalkPolicy",
+                  "SCPR-style walk: ask reachable attributes by weighted entropy, filter on yes only")
+POLICIES.register("random", "policy.random_question:RandomQuestionPolicy",
+                  "ask a random attribute of the remaining candidates")
+
+SIMULATORS.register("rule", "simulators.rule_based:RuleBasedUser",
+                    "the standard binary-question simulated user (SCPR/UNICORN protocol)")
+
+DATASETS.register("lastfm", "crs.data.loaders:load_lastfm", "LastFM, 33 coarse attributes (SCPR release)")
+DATASETS.register("lastfm_star", "crs.data.loaders:load_lastfm_star", "LastFM*, 8,438 tags (SCPR release)")
+DATASETS.register("movielens", "crs.data.loaders:load_movielens",
+                  "MovieLens ml-latest-small: genres, decades and user tags")

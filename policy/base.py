@@ -1,0 +1,76 @@
+"""What every dialogue policy shares: the interface, per-user context and ranking helpers.
+
+A policy is constructed once per dataset (`Policy(dataset, scorer, **params)`) and then asked
+for one action per turn with `act(state, rng)`. It keeps no per-conversation state: everything
+it knows about the conversation is in the immutable `DialogueState`, so the same policy object
+serves many conversations, interleaved or in parallel.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from crs.engine import Policy
+from crs.index import FloatArray, IntArray
+from crs.types import DialogueState, UserId
+
+if TYPE_CHECKING:
+    from crs.data import Dataset
+    from crs.scoring import Scorer
+
+__all__ = ["Policy", "PolicyBase", "top_k"]
+
+
+def top_k(items: IntArray, scores: FloatArray, k: int) -> tuple[int, ...]:
+    """The k best of `items` by score, best first; ties broken by the lower item index."""
+    if len(items) == 0:
+        return ()
+    item_scores = scores[items]
+    if len(items) > k:
+        keep = np.argpartition(-item_scores, k - 1)[:k]
+        items, item_scores = items[keep], item_scores[keep]
+    order = np.lexsort((items, -item_scores))
+    return tuple(int(i) for i in items[order])
+
+
+class PolicyBase:
+    """Per-user lookups cached for the conversation in progress (one entry: conversations are sequential)."""
+
+    name = "base"
+
+    def __init__(self, dataset: Dataset, scorer: Scorer, list_size: int = 10) -> None:
+        if list_size < 1:
+            raise ValueError(f"list_size must be at least 1, got {list_size}")
+        self.dataset = dataset
+        self.scorer = scorer
+        self.index = dataset.catalog.index
+        self.list_size = list_size
+        self._cached_user: UserId | None = None
+        self._cached: tuple[FloatArray, IntArray] | None = None
+
+    def user_context(self, user_id: UserId) -> tuple[FloatArray, IntArray]:
+        """The user's item scores and training items (never worth recommending: already known)."""
+        if self._cached is None or self._cached_user != user_id:
+            scores = np.asarray(self.scorer.scores(user_id), dtype=np.float64)
+            seen = np.asarray(self.dataset.train.items_of(user_id), dtype=np.int64)
+            self._cached_user, self._cached = user_id, (scores, seen)
+        return self._cached
+
+    def excluded_items(self, state: DialogueState) -> IntArray:
+        _, seen = self.user_context(state.user.id)
+        if not state.rejected_items:
+            return seen
+        return np.concatenate([seen, np.asarray(state.rejected_items, dtype=np.int64)])
+
+    def is_last_action(self, state: DialogueState) -> bool:
+        return state.turns_left <= 1
+
+
+def binary_entropy(p: FloatArray) -> FloatArray:
+    """Entropy (bits) of a yes/no answer that is "yes" with probability p."""
+    p = np.clip(p, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -(p * np.log2(p) + (1.0 - p) * np.log2(1.0 - p))
+    return np.nan_to_num(h, nan=0.0)

@@ -1,0 +1,1 @@
+"""Browser chat (Gradio). Not built yet: the chat app is tracked as its own issue."""
