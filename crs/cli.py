@@ -74,16 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", help="lastfm | lastfm_star | movielens | a catalog folder")
     evaluate.add_argument("--split", help="evaluation split (default: valid)")
     evaluate.add_argument("--policy", help=f"one of: {', '.join(POLICIES.names())}")
-    evaluate.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
-                          help="a policy parameter (repeatable), e.g. --param list_size=5")
+    evaluate.add_argument(
+        "--param",
+        action="append",
+        type=_parse_param,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a policy parameter (repeatable), e.g. --param list_size=5",
+    )
     evaluate.add_argument("--scorer", choices=["popularity", "bpr"], help="ranks recommended items")
     evaluate.add_argument("--simulator", help=f"one of: {', '.join(SIMULATORS.names())}")
     evaluate.add_argument("--limit", type=_positive_int, help="first N shuffled target pairs (default: all)")
     evaluate.add_argument("--workers", type=_positive_int, help="processes (results do not depend on it)")
     evaluate.add_argument("--seed", type=int, help="seed of every random choice (default: 0)")
     evaluate.add_argument("--max-turns", type=_positive_int, help="turns per conversation, opening included")
-    evaluate.add_argument("--answer-noise", type=_probability, help="flip each yes/no answer with probability P")
-    evaluate.add_argument("--dont-know", type=_probability, help="answer \"don't know\" with probability P")
+    evaluate.add_argument(
+        "--answer-noise", type=_probability, help="flip each yes/no answer with probability P"
+    )
+    evaluate.add_argument("--dont-know", type=_probability, help='answer "don\'t know" with probability P')
     evaluate.add_argument("--patience", type=_positive_int, help="the user quits after N turns")
     evaluate.add_argument("--out", type=Path, help="run folder (default: runs/DATASET-POLICY-TIME)")
     evaluate.add_argument("--cache-dir", help="where trained models are kept (default: ~/.cache/crs)")
@@ -91,9 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     view = commands.add_parser("view", help="show a run folder: metrics and conversations")
     view.add_argument("run", type=Path, help="a run folder written by `crs evaluate`")
-    view.add_argument("--conversation", type=int, action="append", metavar="ID",
-                      help="print this conversation turn by turn (repeatable)")
-    view.add_argument("--failures", type=int, default=0, metavar="N", help="print the first N failed conversations")
+    view.add_argument(
+        "--conversation",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="print this conversation turn by turn (repeatable)",
+    )
+    view.add_argument(
+        "--failures", type=int, default=0, metavar="N", help="print the first N failed conversations"
+    )
 
     train = commands.add_parser("train", help="train the collaborative scorer on the train split and save it")
     _add_data_flags(train)
@@ -154,7 +169,7 @@ def _resolve_evaluate_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from crs.data import load_dataset
-    from crs.evaluation.report import format_table, prepare_run_folder, write_run
+    from crs.evaluation.report import check_new_run_folder, format_table, write_run
     from crs.evaluation.runner import RunSpec, build_policy, evaluate
 
     config = _resolve_evaluate_config(args)
@@ -180,16 +195,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = args.out or Path("runs") / f"{spec.dataset.replace('/', '_')}-{spec.policy}-{stamp}"
-    prepare_run_folder(folder)
+    check_new_run_folder(folder)  # before any work: fail fast rather than after the run
 
     started = time.perf_counter()
     dataset = load_dataset(spec.dataset, data["dir"] or None, split_seed=data["split_seed"])
     dataset.split(spec.split)  # fail before any training when the split is absent
     cache_dir = Path(config["paths"]["cache_dir"]) if config["paths"]["cache_dir"] else None
     with _progress_bar(0, "training scorer (epochs)", args.quiet or spec.scorer != "bpr") as bar:
+
         def on_epoch(epoch: int, loss: float) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
+
         try:
             policy = build_policy(spec, dataset, cache_dir, progress=on_epoch)
         except ValueError as error:
@@ -200,15 +217,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     total = len(target_pairs(dataset, spec.split, spec.limit))
     with _progress_bar(total, f"{spec.policy} on {dataset.name}/{spec.split}", args.quiet) as bar:
+
         def on_progress(done: int, _total: int) -> None:
             bar.update(done - bar.n)
+
         result = evaluate(spec, dataset, policy, progress=on_progress)
 
-    config["resolved"] = {"dataset_source": str(dataset.source), "conversations": total,
-                          "load_seconds": round(load_seconds, 3)}
+    config["resolved"] = {
+        "dataset_source": str(dataset.source),
+        "conversations": total,
+        "load_seconds": round(load_seconds, 3),
+    }
     paths = write_run(result, folder, config)
-    print(format_table([{"policy": spec.policy, "dataset": dataset.name, **result.summary()}],
-                       label_keys=("dataset", "policy")))
+    print(
+        format_table(
+            [{"policy": spec.policy, "dataset": dataset.name, **result.summary()}],
+            label_keys=("dataset", "policy"),
+        )
+    )
     terminations = ", ".join(f"{k} {v}" for k, v in sorted(result.summary()["terminations"].items()))
     print(f"\nterminations: {terminations}")
     print(f"run folder: {folder}  (transcripts, metrics.json, {paths['plot'].name}; `crs view {folder}`)")
@@ -252,8 +278,8 @@ def cmd_view(args: argparse.Namespace) -> int:
                 failures_left -= 1
                 show = True
             if show:
-                print(f"\nconversation {record.conversation_id}: user {record.user_id}, target {record.target_item},"
-                      f" {record.termination}")
+                header = f"conversation {record.conversation_id}: user {record.user_id}"
+                print(f"\n{header}, target {record.target_item}, {record.termination}")
                 for turn in record.to_json()["turns"]:
                     print("  " + _describe_turn(turn))
     except ValueError as error:
@@ -265,22 +291,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     from crs.data import load_dataset
     from crs.scoring import default_cache_dir, make_scorer, ranking_metrics
 
-    config = load_config(args.config, {"data.dir": args.data_dir, "data.dataset": args.dataset,
-                                       "paths.cache_dir": args.cache_dir})
-    dataset = load_dataset(config["data"]["dataset"], config["data"]["dir"] or None,
-                           split_seed=config["data"]["split_seed"])
+    config = load_config(
+        args.config,
+        {"data.dir": args.data_dir, "data.dataset": args.dataset, "paths.cache_dir": args.cache_dir},
+    )
+    dataset = load_dataset(
+        config["data"]["dataset"], config["data"]["dir"] or None, split_seed=config["data"]["split_seed"]
+    )
     cache_dir = Path(config["paths"]["cache_dir"]) if config["paths"]["cache_dir"] else default_cache_dir()
     params = config["scorer"].get(args.scorer, {})
     started = time.perf_counter()
-    with _progress_bar(params.get("epochs", 0), f"training {args.scorer} on {dataset.name}", args.quiet) as bar:
+    with _progress_bar(
+        params.get("epochs", 0), f"training {args.scorer} on {dataset.name}", args.quiet
+    ) as bar:
+
         def on_epoch(epoch: int, loss: float) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
+
         scorer = make_scorer(args.scorer, dataset, cache_dir, progress=on_epoch, **params)
     seconds = time.perf_counter() - started
     print(f"{args.scorer} scorer for {dataset.name} ready in {seconds:.1f} s (cache: {cache_dir})")
     if "valid" in dataset.splits:
-        for name, candidate in (("popularity", make_scorer("popularity", dataset, None)), (args.scorer, scorer)):
+        for name, candidate in (
+            ("popularity", make_scorer("popularity", dataset, None)),
+            (args.scorer, scorer),
+        ):
             metrics = ranking_metrics(candidate, dataset, split="valid")
             print(f"  valid {name:<10} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
@@ -300,8 +336,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         catalog = dataset.catalog
         per_item = sum(len(item.attributes) for item in catalog.items) / max(catalog.n_items, 1)
         print(f"{dataset.name} ({dataset.source})")
-        print(f"  items {catalog.n_items}, attributes {catalog.n_attributes} ({per_item:.2f} per item), "
-              f"users {len(dataset.users)}")
+        print(
+            f"  items {catalog.n_items}, attributes {catalog.n_attributes} ({per_item:.2f} per item), "
+            f"users {len(dataset.users)}"
+        )
         for name, split in dataset.splits.items():
             print(f"  split {name}: {len(split.pairs())} interactions of {len(split.by_user)} users")
         for name, path in dataset.missing_splits.items():
@@ -318,8 +356,13 @@ def cmd_policies(_: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"evaluate": cmd_evaluate, "view": cmd_view, "train": cmd_train, "data": cmd_data,
-            "policies": cmd_policies}
+COMMANDS = {
+    "evaluate": cmd_evaluate,
+    "view": cmd_view,
+    "train": cmd_train,
+    "data": cmd_data,
+    "policies": cmd_policies,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

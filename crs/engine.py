@@ -56,7 +56,10 @@ class ConversationEngine:
         return action, self.clock() - started
 
     def step(
-        self, state: DialogueState, participant: Participant, policy_rng: np.random.Generator,
+        self,
+        state: DialogueState,
+        participant: Participant,
+        policy_rng: np.random.Generator,
         user_rng: np.random.Generator,
     ) -> TurnResult:
         action, seconds = self.decide(state, policy_rng)
@@ -67,7 +70,11 @@ class ConversationEngine:
         return TurnResult(update(state, action, reply), action, reply, seconds)
 
     def run(
-        self, user: User, participant: Participant, policy_rng: np.random.Generator, user_rng: np.random.Generator
+        self,
+        user: User,
+        participant: Participant,
+        policy_rng: np.random.Generator,
+        user_rng: np.random.Generator,
     ) -> tuple[DialogueState, list[TurnResult]]:
         state = self.start(user, participant.opening(user_rng))
         turns: list[TurnResult] = []

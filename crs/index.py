@@ -57,7 +57,9 @@ class AttributeIndex:
         )
 
     def items_with(self, attribute: int) -> IntArray:
-        return self.attribute_items[self.attribute_pointers[attribute] : self.attribute_pointers[attribute + 1]]
+        return self.attribute_items[
+            self.attribute_pointers[attribute] : self.attribute_pointers[attribute + 1]
+        ]
 
     def attributes_of(self, item: int) -> IntArray:
         return self.item_attributes[self.item_pointers[item] : self.item_pointers[item + 1]]

@@ -65,17 +65,30 @@ POLICIES: Registry[Any] = Registry("policy")
 SIMULATORS: Registry[Any] = Registry("simulator")
 DATASETS: Registry[Any] = Registry("dataset")
 
-POLICIES.register("max_entropy", "policy.max_entropy:MaxEntropyPolicy",
-                  "ask the attribute that best splits the items consistent with every answer")
-POLICIES.register("scpr_walk", "policy.scpr_walk:ScprWalkPolicy",
-                  "SCPR-style walk: ask reachable attributes by weighted entropy, filter on yes only")
-POLICIES.register("random", "policy.random_question:RandomQuestionPolicy",
-                  "ask a random attribute of the remaining candidates")
+POLICIES.register(
+    "max_entropy",
+    "policy.max_entropy:MaxEntropyPolicy",
+    "ask the attribute that best splits the items consistent with every answer",
+)
+POLICIES.register(
+    "scpr_walk",
+    "policy.scpr_walk:ScprWalkPolicy",
+    "SCPR-style walk: ask reachable attributes by weighted entropy, filter on yes only",
+)
+POLICIES.register(
+    "random",
+    "policy.random_question:RandomQuestionPolicy",
+    "ask a random attribute of the remaining candidates",
+)
 
-SIMULATORS.register("rule", "simulators.rule_based:RuleBasedUser",
-                    "the standard binary-question simulated user (SCPR/UNICORN protocol)")
+SIMULATORS.register(
+    "rule",
+    "simulators.rule_based:RuleBasedUser",
+    "the standard binary-question simulated user (SCPR/UNICORN protocol)",
+)
 
 DATASETS.register("lastfm", "crs.data.loaders:load_lastfm", "LastFM, 33 coarse attributes (SCPR release)")
 DATASETS.register("lastfm_star", "crs.data.loaders:load_lastfm_star", "LastFM*, 8,438 tags (SCPR release)")
-DATASETS.register("movielens", "crs.data.loaders:load_movielens",
-                  "MovieLens ml-latest-small: genres, decades and user tags")
+DATASETS.register(
+    "movielens", "crs.data.loaders:load_movielens", "MovieLens ml-latest-small: genres, decades and user tags"
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
@@ -47,7 +47,9 @@ class Catalog:
                 raise ValueError(f"item {item.id!r} has index {item.index}, expected {position}")
         for position, attribute in enumerate(self.attributes):
             if attribute.index != position:
-                raise ValueError(f"attribute {attribute.id!r} has index {attribute.index}, expected {position}")
+                raise ValueError(
+                    f"attribute {attribute.id!r} has index {attribute.index}, expected {position}"
+                )
 
     @property
     def n_items(self) -> int:
@@ -122,7 +124,7 @@ SystemAction: TypeAlias = Ask | Recommend | GiveUp
 # --- user replies -------------------------------------------------------------------------------
 
 
-class Answer(str, Enum):
+class Answer(StrEnum):
     YES = "yes"
     NO = "no"
     DONT_KNOW = "dont_know"
@@ -208,8 +210,10 @@ class DialogueState:
     @property
     def asked_attributes(self) -> frozenset[int]:
         """Attributes whose status is known or was asked already: never worth asking again."""
-        return frozenset(self.accepted_attributes) | frozenset(self.rejected_attributes) | frozenset(
-            self.unknown_attributes
+        return (
+            frozenset(self.accepted_attributes)
+            | frozenset(self.rejected_attributes)
+            | frozenset(self.unknown_attributes)
         )
 
     def evolve(self, **changes: object) -> DialogueState:

@@ -17,8 +17,9 @@ from crs.types import Ask, DialogueState, GiveUp, Recommend, SystemAction
 from policy.base import PolicyBase, binary_entropy, top_k
 
 if TYPE_CHECKING:
-    from crs.data import Dataset
     from crs.scoring import Scorer
+
+    from crs.data import Dataset
 
 
 class MaxEntropyPolicy(PolicyBase):

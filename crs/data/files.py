@@ -21,7 +21,9 @@ def read_json(path: Path, what: str) -> Any:
         with path.open(encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as error:
-        raise DataError(f"not valid JSON (line {error.lineno}, column {error.colno}); expected {what}", path) from None
+        raise DataError(
+            f"not valid JSON (line {error.lineno}, column {error.colno}); expected {what}", path
+        ) from None
     except UnicodeDecodeError:
         raise DataError(f"not UTF-8 text; expected {what}", path) from None
 

@@ -24,7 +24,9 @@ def default_data_dirs(cwd: Path | None = None) -> list[Path]:
     return unique
 
 
-def resolve_data_dir(flag: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
+def resolve_data_dir(
+    flag: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     environ = os.environ if environ is None else environ
     if flag:
         path = Path(flag).expanduser()

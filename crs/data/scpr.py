@@ -73,7 +73,9 @@ def load_scpr(folder: Path, name: str) -> Dataset:
             raise DataError(f'user {key}: expected {{"friends": [...], "like": [...]}}', users_path)
         friends = tuple(as_int(f, users_path, f"user {key} friend") for f in entry.get("friends", []))
         liked = tuple(
-            a for a in (as_int(x, users_path, f"user {key} like") for x in entry.get("like", [])) if a < len(attributes)
+            a
+            for a in (as_int(x, users_path, f"user {key} like") for x in entry.get("like", []))
+            if a < len(attributes)
         )
         users[user_id] = User(id=user_id, friends=friends, liked_attributes=liked)
 
@@ -87,7 +89,9 @@ def load_scpr(folder: Path, name: str) -> Dataset:
         splits[split] = _read_split(path, split, len(items))
     if "train" not in splits:
         raise DataError("missing file (expected the training split {user_id: [item ids]})", missing["train"])
-    return Dataset(name=name, catalog=catalog, users=users, splits=splits, source=folder, missing_splits=missing)
+    return Dataset(
+        name=name, catalog=catalog, users=users, splits=splits, source=folder, missing_splits=missing
+    )
 
 
 def _read_split(path: Path, split: str, n_items: int) -> Interactions:

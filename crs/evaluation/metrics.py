@@ -39,7 +39,10 @@ class Metrics:
     success_by_turn: tuple[float, ...]  # entry k-1: share of successes with t + 1 <= k, k = 1..15
 
     def as_dict(self) -> dict[str, float | int | list[float]]:
-        out: dict[str, float | int | list[float]] = {"conversations": self.conversations, "successes": self.successes}
+        out: dict[str, float | int | list[float]] = {
+            "conversations": self.conversations,
+            "successes": self.successes,
+        }
         out.update({f"SR@{k}": v for k, v in self.sr.items()})
         out["AT"] = self.average_turns
         out["hDCG"] = self.hdcg

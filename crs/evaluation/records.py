@@ -27,14 +27,14 @@ class TurnRecord:
     accepted: bool | None = None
     decision_ms: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, timings: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"turn": self.turn, "actor": self.actor}
         if self.t is not None:
             out["t"] = self.t
         out["act"] = self.act
         for name in ("attribute", "answer", "accepted", "decision_ms"):
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and (timings or name != "decision_ms"):
                 out[name] = value
         if self.items is not None:
             out["items"] = list(self.items)
@@ -85,7 +85,8 @@ class ConversationRecord:
     def decision_ms(self) -> list[float]:
         return [turn.decision_ms for turn in self.turns if turn.decision_ms is not None]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, timings: bool = True) -> dict[str, Any]:
+        """The transcript line; `timings=False` leaves out the machine-dependent decision times."""
         return {
             "conversation_id": self.conversation_id,
             "dataset": self.dataset,
@@ -95,7 +96,7 @@ class ConversationRecord:
             "policy": self.policy,
             "simulator": self.simulator,
             "seed": self.seed,
-            "turns": [turn.to_json() for turn in self.turns],
+            "turns": [turn.to_json(timings) for turn in self.turns],
             "success": self.success,
             "success_t": self.success_t,
             "target_rank": self.target_rank,
@@ -106,8 +107,19 @@ class ConversationRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConversationRecord:
         known = {
-            "conversation_id", "dataset", "split", "user_id", "target_item", "policy", "simulator", "seed",
-            "turns", "success", "success_t", "target_rank", "termination",
+            "conversation_id",
+            "dataset",
+            "split",
+            "user_id",
+            "target_item",
+            "policy",
+            "simulator",
+            "seed",
+            "turns",
+            "success",
+            "success_t",
+            "target_rank",
+            "termination",
         }
         missing = sorted(known - data.keys())
         if missing:

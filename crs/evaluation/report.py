@@ -34,8 +34,10 @@ def format_table(rows: Sequence[Mapping[str, Any]], label_keys: Sequence[str] = 
             cells.append(fmt.format(value) if value is not None else "")
         lines.append(cells)
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+
     def render(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
     separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([render(headers), separator, *(render(line) for line in lines)])
 
@@ -66,15 +68,15 @@ class RunFolderExistsError(FileExistsError):
     pass
 
 
-def prepare_run_folder(path: Path) -> Path:
-    """Create the folder; refuse one that already holds a run, so no result is overwritten."""
-    if path.exists() and any(path.iterdir()):
+def check_new_run_folder(path: Path) -> None:
+    """Refuse a folder that already holds files, so no earlier result is ever overwritten."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise RunFolderExistsError(f"run folder {path} already exists and is not empty; choose another --out")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def write_run(result: RunResult, folder: Path, config: Mapping[str, Any]) -> dict[str, Path]:
+    check_new_run_folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "config": folder / "config.json",
         "transcripts": folder / "transcripts.jsonl",

@@ -132,7 +132,9 @@ class _Runner:
             elif isinstance(action, Recommend):
                 accepted = isinstance(reply, AcceptReply)
                 items = tuple(catalog.items[i].id for i in action.items)
-                turns.append(TurnRecord(turn, "recommend", t=t, items=items, accepted=accepted, decision_ms=ms))
+                turns.append(
+                    TurnRecord(turn, "recommend", t=t, items=items, accepted=accepted, decision_ms=ms)
+                )
                 if accepted:
                     success_t, target_rank = t, action.items.index(target) + 1
             elif isinstance(action, GiveUp):
@@ -140,7 +142,9 @@ class _Runner:
             state = result.state
             t += 1
         assert state.termination is not None
-        return self._record(conversation_id, user_id, target, turns, success_t, target_rank, state.termination)
+        return self._record(
+            conversation_id, user_id, target, turns, success_t, target_rank, state.termination
+        )
 
     def _record(
         self,
@@ -217,8 +221,12 @@ class RunResult:
         }
 
 
-def build_policy(spec: RunSpec, dataset: Dataset, cache_dir: Path | None = None,
-                 progress: Callable[[int, float], None] | None = None) -> Policy:
+def build_policy(
+    spec: RunSpec,
+    dataset: Dataset,
+    cache_dir: Path | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> Policy:
     from crs.scoring import make_scorer
 
     scorer = make_scorer(spec.scorer, dataset, cache_dir, progress=progress, **dict(spec.scorer_params))

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real datasets (loaded once per test session) and a tiny hand-built catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crs.data import Dataset, load_dataset
+from crs.data.location import resolve_data_dir
+from crs.types import Attribute, Catalog, Interactions, Item, User
+
+TINY_ATTRIBUTES = ("rock", "jazz", "80s", "90s", "live")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return resolve_data_dir()
+
+
+@pytest.fixture(scope="session")
+def lastfm_star(data_dir: Path) -> Dataset:
+    return load_dataset("lastfm_star", data_dir)
+
+
+@pytest.fixture(scope="session")
+def lastfm(data_dir: Path) -> Dataset:
+    return load_dataset("lastfm", data_dir)
+
+
+def make_tiny_dataset() -> Dataset:
+    """Five items over five attributes. User 0 wants item 3 (jazz, 90s, live); user 1's history
+    makes item 2 more popular than item 3, which decides the ranking when both remain."""
+    attributes = tuple(Attribute(index=i, id=i, name=name) for i, name in enumerate(TINY_ATTRIBUTES))
+    item_attributes = [(0, 2), (0, 3), (1, 2), (1, 3, 4), (0, 2, 4)]
+    items = tuple(
+        Item(index=i, id=i, title=f"item {i}", attributes=attrs) for i, attrs in enumerate(item_attributes)
+    )
+    users = {0: User(id=0, friends=(1,)), 1: User(id=1, friends=(0,))}
+    splits = {
+        "train": Interactions("train", {0: (), 1: (2, 0)}),
+        "valid": Interactions("valid", {0: (3,)}),
+    }
+    return Dataset(
+        name="tiny", catalog=Catalog(items, attributes), users=users, splits=splits, source=Path("tiny")
+    )
+
+
+@pytest.fixture
+def tiny() -> Dataset:
+    return make_tiny_dataset()
+
+
+class PopularityScores:
+    """Stands in for a trained scorer where the test needs fixed, known scores."""
+
+    name = "popularity"
+
+    def __init__(self, dataset: Dataset) -> None:
+        self._scores = np.asarray(dataset.popularity, dtype=np.float64)
+
+    def scores(self, user_id: object) -> np.ndarray:
+        return self._scores

@@ -1,0 +1,144 @@
+"""The `crs` command end to end, in a subprocess as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def crs(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crs", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def test_evaluate_writes_a_complete_run_folder(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "run"
+    done = crs(
+        "evaluate",
+        "--dataset",
+        "lastfm_star",
+        "--policy",
+        "max_entropy",
+        "--limit",
+        "300",
+        "--workers",
+        "2",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SR@15" in done.stdout and str(out) in done.stdout
+    assert {p.name for p in out.iterdir()} == {
+        "config.json",
+        "transcripts.jsonl",
+        "metrics.json",
+        "success_by_turn.png",
+    }
+    lines = (out / "transcripts.jsonl").read_text().splitlines()
+    assert len(lines) == 300
+    first = json.loads(lines[0])
+    assert first["turns"][0] == {
+        "turn": 1,
+        "actor": "user",
+        "act": "inform",
+        "attribute": first["turns"][0]["attribute"],
+    }
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["conversations"] == 300 and 0.9 < metrics["SR@15"] <= 1.0
+    config = json.loads((out / "config.json").read_text())
+    assert config["evaluate"]["workers"] == 2 and config["evaluate"]["limit"] == 300
+    assert (out / "success_by_turn.png").read_bytes()[:4] == b"\x89PNG"
+
+    view = crs("view", str(out), "--conversation", "0", "--failures", "1")
+    assert view.returncode == 0, view.stderr
+    assert "conversation 0" in view.stdout and "turn  1  user" in view.stdout
+
+    again = crs(
+        "evaluate",
+        "--dataset",
+        "lastfm_star",
+        "--limit",
+        "5",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr  # never overwrites a run
+
+
+def test_noise_flags_and_config_file(tmp_path: Path, data_dir: Path) -> None:
+    config = tmp_path / "my.toml"
+    config.write_text('[evaluate]\npolicy = "random"\nlimit = 50\n[policy.random]\nlist_size = 5\n')
+    out = tmp_path / "noisy"
+    done = crs(
+        "evaluate",
+        "--config",
+        str(config),
+        "--dataset",
+        "lastfm",
+        "--answer-noise",
+        "0.2",
+        "--dont-know",
+        "0.1",
+        "--patience",
+        "8",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["evaluate"]["policy"] == "random" and resolved["evaluate"]["answer_noise"] == 0.2
+    records = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
+    assert len(records) == 50
+    assert all(len(r["turns"]) <= 8 for r in records)
+    answers = {t.get("answer") for r in records for t in r["turns"]}
+    assert "dont_know" in answers
+    assert all(len(t["items"]) <= 5 for r in records for t in r["turns"] if t["act"] == "recommend")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["evaluate", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["evaluate", "--split", "test"], "split 'test'"),
+        (["evaluate", "--policy", "nope"], "unknown policy 'nope'"),
+        (["evaluate", "--data-dir", "/no/such/dir"], "does not exist"),
+        (["evaluate", "--param", "list_size=0", "--limit", "3"], "list_size"),
+        (["evaluate", "--param", "bogus=1", "--limit", "3"], "bogus"),
+        (["view", "/no/such/run"], "not a run folder"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(
+    tmp_path: Path, data_dir: Path, args: list[str], message: str
+) -> None:
+    extra = [] if args[0] == "view" or "--data-dir" in args else ["--data-dir", str(data_dir)]
+    extra += ["--out", str(tmp_path / "run"), "--quiet"] if args[0] == "evaluate" else []
+    done = crs(*args, *extra)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_probability_is_refused_by_the_parser(data_dir: Path) -> None:
+    done = crs("evaluate", "--answer-noise", "1.5", "--data-dir", str(data_dir))
+    assert done.returncode == 2 and "between 0 and 1" in done.stderr
+
+
+def test_policies_and_data_info(data_dir: Path) -> None:
+    listing = crs("policies")
+    assert listing.returncode == 0 and "max_entropy" in listing.stdout and "scpr_walk" in listing.stdout
+    info = crs("data", "info", "lastfm_star", "--data-dir", str(data_dir))
+    assert info.returncode == 0 and "items 7432, attributes 8438" in info.stdout
+    assert "split test: absent" in info.stdout

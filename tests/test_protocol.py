@@ -1,0 +1,137 @@
+"""The protocol on a tiny catalog where every action and metric can be worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crs.data import Dataset
+from crs.engine import ConversationEngine
+from crs.evaluation.metrics import Outcome, compute_metrics, hdcg
+from crs.evaluation.runner import RunSpec, _Runner, evaluate, target_pairs
+from crs.tracker import InvalidTurnError, update
+from crs.types import (
+    AcceptReply,
+    Answer,
+    AnswerReply,
+    Ask,
+    InformReply,
+    Recommend,
+    RejectReply,
+    User,
+    new_state,
+)
+from policy.max_entropy import MaxEntropyPolicy
+from simulators.rule_based import RuleBasedUser
+from tests.conftest import PopularityScores
+
+JAZZ, EIGHTIES, NINETIES = 1, 2, 3
+
+
+def _run_from_jazz(tiny: Dataset, list_size: int) -> tuple[list[object], object]:
+    policy = MaxEntropyPolicy(tiny, PopularityScores(tiny), list_size=list_size)
+    engine = ConversationEngine(policy)
+    user = RuleBasedUser(tiny.catalog, target=3)
+    state = engine.start(tiny.user(0), InformReply((JAZZ,)))
+    actions = []
+    rng = np.random.default_rng(0)
+    while not state.finished:
+        result = engine.step(state, user, rng, rng)
+        actions.append(result.action)
+        state = result.state
+    return actions, state
+
+
+def test_max_entropy_asks_the_even_split_then_finds_the_target(tiny: Dataset) -> None:
+    # After "jazz" the candidates are items 2 and 3; 80s, 90s and live each split them 1:1 and the
+    # lowest index wins the tie. "No" to 80s leaves item 3 alone, which is then recommended.
+    actions, state = _run_from_jazz(tiny, list_size=1)
+    assert actions == [Ask(EIGHTIES), Recommend((3,))]
+    assert state.termination == "success" and state.accepted_item == 3
+    assert state.rejected_attributes == (EIGHTIES,)
+    assert state.turn == 3  # opening, question, recommendation
+
+
+def test_recommends_at_once_when_few_candidates_remain(tiny: Dataset) -> None:
+    # Two candidates fit in a list of 10: item 2 (in user 1's history) outranks item 3.
+    actions, state = _run_from_jazz(tiny, list_size=10)
+    assert actions == [Recommend((2, 3))]
+    assert state.termination == "success"
+
+
+def test_hdcg_by_hand() -> None:
+    assert hdcg(1, 1) == pytest.approx(1 / math.log2(3))
+    assert hdcg(0, 2) == pytest.approx(1 / math.log2(3) + (1 - 1 / math.log2(3)) / math.log2(3))
+
+
+def test_metrics_count_like_unicorn() -> None:
+    outcomes = [Outcome(0, 1), Outcome(4, 2), Outcome(5, 1), Outcome(13, 10), Outcome(None, None)]
+    metrics = compute_metrics(outcomes)
+    assert metrics.sr == {5: 2 / 5, 10: 3 / 5, 15: 4 / 5}
+    assert metrics.average_turns == pytest.approx((1 + 5 + 6 + 14 + 15) / 5)
+    expected = sum(hdcg(t, r) for t, r in [(0, 1), (4, 2), (5, 1), (13, 10)]) / 5
+    assert metrics.hdcg == pytest.approx(expected)
+    assert metrics.success_by_turn[0] == pytest.approx(1 / 5)
+    assert metrics.success_by_turn[-1] == pytest.approx(metrics.sr[15])
+
+
+def test_a_conversation_record_follows_the_transcript_format(tiny: Dataset) -> None:
+    spec = RunSpec(dataset="tiny", split="valid")
+    policy = MaxEntropyPolicy(tiny, PopularityScores(tiny), list_size=1)
+    record = _Runner(spec, tiny, policy, target_pairs(tiny, "valid")).run_one(0).to_json()
+    turns = record["turns"]
+    assert turns[0]["turn"] == 1 and turns[0]["actor"] == "user" and turns[0]["act"] == "inform"
+    assert turns[0]["attribute"] in (JAZZ, NINETIES, 4)
+    assert [turn["t"] for turn in turns[1:]] == list(range(len(turns) - 1))
+    assert turns[-1]["act"] == "recommend" and turns[-1]["accepted"] is True and turns[-1]["items"] == [3]
+    assert record["success"] and record["termination"] == "success" and record["target_rank"] == 1
+    assert record["success_t"] == len(turns) - 2
+    for key in (
+        "conversation_id",
+        "dataset",
+        "split",
+        "user_id",
+        "target_item",
+        "policy",
+        "simulator",
+        "seed",
+    ):
+        assert key in record
+
+
+def test_turn_limit_ends_the_conversation(tiny: Dataset) -> None:
+    # With two turns the only system action is the last one, which must be a recommendation.
+    result = evaluate(
+        RunSpec(dataset="tiny", max_turns=2),
+        tiny,
+        MaxEntropyPolicy(tiny, PopularityScores(tiny), list_size=1),
+    )
+    record = result.records[0]
+    assert len(record.turns) == 2 and record.turns[1].act == "recommend"
+    if not record.success:
+        assert record.termination == "max_turns"
+
+
+def test_tracker_rejects_replies_that_do_not_fit() -> None:
+    state = update(new_state(User(0)), None, InformReply((1,)))
+    with pytest.raises(InvalidTurnError):
+        update(state, Recommend((1, 2)), AnswerReply(Answer.YES))
+    with pytest.raises(InvalidTurnError):
+        update(state, Recommend((1, 2)), AcceptReply(7))
+    with pytest.raises(InvalidTurnError):
+        update(state, Ask(3), RejectReply())
+    done = update(state, Recommend((1, 2)), AcceptReply(2))
+    with pytest.raises(InvalidTurnError):
+        update(done, Ask(3), AnswerReply(Answer.NO))
+
+
+def test_tracker_never_mutates_the_previous_state() -> None:
+    first = update(new_state(User(0)), None, InformReply((1,)))
+    second = update(first, Ask(2), AnswerReply(Answer.NO))
+    third = update(second, Recommend((4, 5)), RejectReply())
+    assert first.rejected_attributes == () and first.turn == 1
+    assert second.rejected_attributes == (2,) and second.rejected_items == ()
+    assert third.rejected_items == (4, 5) and third.turn == 3
+    assert update(third, Ask(6), AnswerReply(Answer.DONT_KNOW)).unknown_attributes == (6,)
