@@ -109,4 +109,4 @@ class AttributeIndex:
         flat, owners = self.gather_attributes(items)
         if weights is None:
             return np.bincount(flat, minlength=self.n_attributes).astype(np.float64)
-        return np.bincount(flat, weights=weights[owners], minlength=self.n_attributes)
+        return np.bincount(flat, weights=weights[owners], minlength=self.n_attributes).astype(np.float64)

@@ -54,7 +54,7 @@ class Registry(Generic[T]):
             ) from None
         if isinstance(entry.target, str):
             module_name, _, attribute = entry.target.partition(":")
-            return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(module_name), attribute)
         return entry.target
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> T:

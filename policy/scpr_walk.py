@@ -81,10 +81,12 @@ class ScprWalkPolicy(PolicyBase):
         if np.sort(weights)[-self.list_size :].sum() >= self.recommend_mass:
             return recommendation
         reachable = self.graph.reachable_attributes(
-            state.accepted_attributes, candidates, state.user.id, through_friends=self.through_friends
+            state.accepted_attributes,
+            candidates,
+            state.user.id,
+            through_friends=self.through_friends,
+            exclude=state.asked_attributes,
         )
-        asked = np.fromiter(state.asked_attributes, dtype=np.int64)
-        reachable = reachable[~np.isin(reachable, asked)]
         if len(reachable) == 0:
             return recommendation
         share = self.index.attribute_counts(candidates, weights)[reachable]

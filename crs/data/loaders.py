@@ -35,7 +35,7 @@ def load_dataset(
     from crs.registry import DATASETS
 
     if name in DATASETS:
-        return DATASETS.get(name)(resolve_data_dir(data_dir), split_seed=split_seed)  # type: ignore[no-any-return]
+        return DATASETS.get(name)(resolve_data_dir(data_dir), split_seed=split_seed)
     path = Path(name).expanduser()
     if path.is_dir():
         from crs.data.generic import load_generic

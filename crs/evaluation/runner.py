@@ -232,7 +232,7 @@ def build_policy(
     scorer = make_scorer(spec.scorer, dataset, cache_dir, progress=progress, **dict(spec.scorer_params))
     policy_class = POLICIES.get(spec.policy)
     try:
-        return policy_class(dataset, scorer, **dict(spec.policy_params))  # type: ignore[no-any-return]
+        return policy_class(dataset, scorer, **dict(spec.policy_params))
     except TypeError as error:
         raise ValueError(f"bad parameters for policy {spec.policy!r}: {error}") from None
 

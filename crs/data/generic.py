@@ -1,0 +1,421 @@
+"""The generic catalog format: bring your own items, attributes and (optionally) users.
+
+A catalog is a folder; the dataset is named after the folder. All files are UTF-8 text.
+
+items.jsonl (required)
+    One JSON object per line, one item each; blank lines are ignored::
+
+        {"id": "tt0114709", "title": "Toy Story (1995)",
+         "attributes": {"genre": ["Animation", "Comedy"], "decade": ["1990s"]},
+         "facts": {"year": "1995"}, "text": "A cowboy doll is threatened by a new spaceman toy."}
+
+    - `id` (required): a JSON integer or a non-empty string; it keeps its JSON type. Ids must be
+      unique, also when written as text: `42` and `"42"` are the same id, because `interactions.csv`
+      cannot tell them apart.
+    - `title` (required): a non-empty string.
+    - `attributes` (optional, default none): either a list of strings, each an attribute of group
+      "tag" whose id and name are the string (`["animation", "1990s"]`), or an object mapping a group
+      name to a list of strings, each an attribute with id "group:value", name "value" and that
+      group (`{"genre": ["Animation"]}` gives id "genre:Animation"). Surrounding whitespace of a
+      value is removed; empty values are problems; repeats within one item are ignored. Attributes
+      are numbered in the order they first appear in the file.
+    - `facts` (optional): an object of readable facts shown with the item; values are strings or
+      numbers (numbers are written as text).
+    - `text` (optional): a free description, kept as the item's fact "text".
+    - Any other key is a problem: it is most often a misspelling of one of these.
+
+interactions.csv (optional)
+    A CSV file with the header `user_id,item_id` or `user_id,item_id,split`, then one
+    interaction per row. User ids are strings; item ids must be ids of `items.jsonl` (compared as
+    text). `split` is `train`, `valid` or `test`; an empty or absent split means `train`. A
+    repeated (user, item) row in one split counts once; the same (user, item) pair in two splits is
+    a problem, because a target seen in training makes the evaluation meaningless. Each row of a
+    split is one conversation target of that split. Without this file the dataset has an empty
+    train split.
+
+users.jsonl (optional)
+    One JSON object per line: `{"id": "u1", "friends": ["u2", "u3"]}`. The id is a string (an
+    integer is read as its text, to match `interactions.csv`); `friends` (optional) lists ids of users
+    known from `users.jsonl` or `interactions.csv`. Users that appear only in `interactions.csv`
+    get an empty profile.
+
+`validate_generic(folder)` reports every problem it finds, each with its file and line;
+`load_generic(folder)` raises `DataError` listing the first ones. `docs/generic-format.md` has the
+same description and a complete small example.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crs.data.dataset import Dataset
+from crs.data.errors import DataError, DataNotFoundError
+from crs.types import Attribute, Catalog, Interactions, Item, User, UserId
+
+ITEMS_FILE = "items.jsonl"
+INTERACTIONS_FILE = "interactions.csv"
+USERS_FILE = "users.jsonl"
+SPLITS = ("train", "valid", "test")
+ITEM_KEYS = frozenset({"id", "title", "attributes", "facts", "text"})
+USER_KEYS = frozenset({"id", "friends"})
+MAX_LISTED = 5  # problems quoted in a DataError; the validator lists them all
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a data file; `line` is 1-based, None when it concerns the whole file."""
+
+    path: Path
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}, line {self.line}" if self.line is not None else str(self.path)
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class _Reader:
+    """Reads a catalog folder, collecting problems instead of stopping at the first."""
+
+    folder: Path
+    problems: list[Problem] = field(default_factory=list)
+    attributes: list[Attribute] = field(default_factory=list)
+    attribute_of: dict[str, int] = field(default_factory=dict)
+    attribute_line: dict[str, int] = field(default_factory=dict)
+    # Ids of every item line, valid or not, so that one bad item does not also make each of its
+    # interactions a problem.
+    seen_ids: set[str] = field(default_factory=set)
+
+    def problem(self, path: Path, line: int | None, message: str) -> None:
+        self.problems.append(Problem(path, line, message))
+
+    # --- items ------------------------------------------------------------------------------------
+
+    def read_items(self) -> list[Item]:
+        path = self.folder / ITEMS_FILE
+        if not path.is_file():
+            self.problem(path, None, "missing file (required: one JSON object per item)")
+            return []
+        items: list[Item] = []
+        line_of_id: dict[str, int] = {}
+        for line, entry in _json_lines(path, self):
+            item = self._item(entry, path, line, len(items))
+            if item is None:
+                continue
+            key = str(item.id)
+            if key in line_of_id:
+                self.problem(path, line, f"duplicate id {item.id!r} (first used on line {line_of_id[key]})")
+                continue
+            line_of_id[key] = line
+            items.append(item)
+        if not items and not any(p.path == path for p in self.problems):
+            self.problem(path, None, "no items: the catalog needs at least one")
+        return items
+
+    def _item(self, entry: Any, path: Path, line: int, index: int) -> Item | None:
+        if not isinstance(entry, dict):
+            self.problem(path, line, f"expected a JSON object, found {_kind(entry)}")
+            return None
+        ok = True
+        unknown = sorted(set(entry) - ITEM_KEYS)
+        if unknown:
+            self.problem(path, line, f"unknown keys {unknown} (allowed: {', '.join(sorted(ITEM_KEYS))})")
+            ok = False
+        item_id = entry.get("id")
+        if "id" not in entry:
+            self.problem(path, line, 'missing "id"')
+            ok = False
+        elif not _valid_id(item_id):
+            self.problem(path, line, f'"id" must be an integer or a non-empty string, found {item_id!r}')
+            ok = False
+        else:
+            self.seen_ids.add(str(item_id))
+        title = entry.get("title")
+        if "title" not in entry:
+            self.problem(path, line, 'missing "title"')
+            ok = False
+        elif not isinstance(title, str) or not title.strip():
+            self.problem(path, line, f'"title" must be a non-empty string, found {title!r}')
+            ok = False
+        attributes = self._attributes(entry.get("attributes", []), path, line)
+        facts = self._facts(entry, path, line)
+        if not ok or attributes is None or facts is None:
+            return None
+        assert isinstance(item_id, int | str) and isinstance(title, str)  # checked above
+        return Item(index=index, id=item_id, title=title.strip(), attributes=attributes, facts=facts)
+
+    def _attributes(self, raw: Any, path: Path, line: int) -> tuple[int, ...] | None:
+        """Indices of the item's attributes, defining new ones on first use; None after a problem."""
+        pairs: list[tuple[str, str]] = []  # (group, value)
+        if isinstance(raw, list):
+            values = self._values(raw, path, line, '"attributes"')
+            if values is None:
+                return None
+            pairs = [("tag", value) for value in values]
+        elif isinstance(raw, dict):
+            for group, group_values in raw.items():
+                if not group.strip():
+                    self.problem(path, line, '"attributes" has an empty group name')
+                    return None
+                values = self._values(group_values, path, line, f'"attributes" group {group!r}')
+                if values is None:
+                    return None
+                pairs.extend((group.strip(), value) for value in values)
+        else:
+            self.problem(
+                path,
+                line,
+                f'"attributes" must be a list of strings or an object of group -> list, found {_kind(raw)}',
+            )
+            return None
+        indices: set[int] = set()
+        for group, value in pairs:
+            # List values keep their text as id so that `["rock"]` reads naturally in transcripts.
+            attribute_id = value if isinstance(raw, list) else f"{group}:{value}"
+            known = self.attribute_of.get(attribute_id)
+            if known is None:
+                known = len(self.attributes)
+                self.attributes.append(Attribute(index=known, id=attribute_id, name=value, group=group))
+                self.attribute_of[attribute_id] = known
+                self.attribute_line[attribute_id] = line
+            elif (self.attributes[known].group, self.attributes[known].name) != (group, value):
+                first = self.attributes[known]
+                self.problem(
+                    path,
+                    line,
+                    f"attribute id {attribute_id!r} means {value!r} of group {group!r} here but "
+                    f"{first.name!r} of group {first.group!r} on line {self.attribute_line[attribute_id]}",
+                )
+                return None
+            indices.add(known)
+        return tuple(sorted(indices))
+
+    def _values(self, raw: Any, path: Path, line: int, what: str) -> list[str] | None:
+        if not isinstance(raw, list):
+            self.problem(path, line, f"{what} must be a list of strings, found {_kind(raw)}")
+            return None
+        bad = [value for value in raw if not isinstance(value, str) or not value.strip()]
+        if bad:
+            self.problem(path, line, f"{what} must hold non-empty strings, found {bad[0]!r}")
+            return None
+        return [value.strip() for value in raw]
+
+    def _facts(self, entry: dict[str, Any], path: Path, line: int) -> tuple[tuple[str, str], ...] | None:
+        raw = entry.get("facts", {})
+        if not isinstance(raw, dict):
+            self.problem(path, line, f'"facts" must be an object of name -> text, found {_kind(raw)}')
+            return None
+        facts: list[tuple[str, str]] = []
+        for name, value in raw.items():
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                self.problem(path, line, f"fact {name!r} must be a string or a number, found {_kind(value)}")
+                return None
+            facts.append((name, str(value)))
+        if "text" in entry:
+            text = entry["text"]
+            if not isinstance(text, str):
+                self.problem(path, line, f'"text" must be a string, found {_kind(text)}')
+                return None
+            if "text" in raw:
+                self.problem(path, line, 'both "text" and the fact "text" are given; keep one')
+                return None
+            facts.append(("text", text))
+        return tuple(facts)
+
+    # --- interactions -----------------------------------------------------------------------------
+
+    def read_interactions(self, items: list[Item]) -> dict[str, dict[UserId, tuple[int, ...]]]:
+        path = self.folder / INTERACTIONS_FILE
+        by_split: dict[str, dict[UserId, list[int]]] = {"train": {}}
+        if not path.is_file():
+            return {"train": {}}
+        index_of = {str(item.id): item.index for item in items}
+        split_of: dict[tuple[str, int], tuple[str, int]] = {}  # (user, item) -> (split, line)
+        for line, fields in _csv_rows(path, self):
+            user_id, item_id = fields[0].strip(), fields[1].strip()
+            split = fields[2].strip() if len(fields) > 2 and fields[2].strip() else "train"
+            ok = True
+            if not user_id:
+                self.problem(path, line, "empty user_id")
+                ok = False
+            if item_id not in self.seen_ids:
+                self.problem(path, line, f"unknown item_id {item_id!r} (not an id of {ITEMS_FILE})")
+                ok = False
+            if split not in SPLITS:
+                self.problem(path, line, f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+                ok = False
+            if not ok or item_id not in index_of:  # not in index_of: the item's own line has a problem
+                continue
+            item = index_of[item_id]
+            earlier = split_of.get((user_id, item))
+            if earlier is not None and earlier[0] != split:
+                self.problem(
+                    path,
+                    line,
+                    f"user {user_id!r} and item {item_id!r} are in split {split!r} here and in split "
+                    f"{earlier[0]!r} on line {earlier[1]}",
+                )
+                continue
+            if earlier is None:
+                split_of[(user_id, item)] = (split, line)
+                by_split.setdefault(split, {}).setdefault(user_id, []).append(item)
+        ordered = [name for name in SPLITS if name in by_split]
+        return {name: {user: tuple(its) for user, its in by_split[name].items()} for name in ordered}
+
+    # --- users ------------------------------------------------------------------------------------
+
+    def read_users(self, interacting: set[UserId]) -> dict[UserId, User]:
+        path = self.folder / USERS_FILE
+        if not path.is_file():
+            return {user_id: User(id=user_id) for user_id in sorted(interacting, key=str)}
+        entries: list[tuple[int, str, list[str]]] = []
+        line_of_id: dict[str, int] = {}
+        for line, entry in _json_lines(path, self):
+            if not isinstance(entry, dict):
+                self.problem(path, line, f"expected a JSON object, found {_kind(entry)}")
+                continue
+            unknown = sorted(set(entry) - USER_KEYS)
+            if unknown:
+                self.problem(path, line, f"unknown keys {unknown} (allowed: {', '.join(sorted(USER_KEYS))})")
+                continue
+            raw_id = entry.get("id")
+            if not _valid_id(raw_id):
+                self.problem(path, line, f'"id" must be a non-empty string, found {raw_id!r}')
+                continue
+            user_id = str(raw_id)
+            if user_id in line_of_id:
+                self.problem(
+                    path, line, f"duplicate user id {user_id!r} (first used on line {line_of_id[user_id]})"
+                )
+                continue
+            line_of_id[user_id] = line
+            friends = entry.get("friends", [])
+            if not isinstance(friends, list) or not all(_valid_id(f) for f in friends):
+                self.problem(path, line, f'"friends" must be a list of user ids, found {friends!r}')
+                continue
+            entries.append((line, user_id, [str(f) for f in friends]))
+        known = set(line_of_id) | {str(u) for u in interacting}
+        users: dict[UserId, User] = {}
+        for line, user_id, friends in entries:
+            strangers = [f for f in friends if f not in known]
+            if strangers:
+                self.problem(
+                    path, line, f"friends {strangers} are neither in {USERS_FILE} nor in {INTERACTIONS_FILE}"
+                )
+            users[user_id] = User(id=user_id, friends=tuple(dict.fromkeys(friends)))
+        for other in sorted(interacting - set(users), key=str):
+            users[other] = User(id=other)
+        return users
+
+
+def _valid_id(value: Any) -> bool:
+    # bool is an int in Python, but `true` as an id is a mistake in the file.
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and bool(value.strip()))
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+def _json_lines(path: Path, reader: _Reader) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) of each non-blank line; undecodable lines become problems."""
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            for line, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    yield line, json.loads(text)
+                except json.JSONDecodeError as error:
+                    reader.problem(path, line, f"not valid JSON ({error.msg}, column {error.colno})")
+    except UnicodeDecodeError as error:
+        reader.problem(path, None, f"not UTF-8 text (byte {error.start})")
+
+
+def _csv_rows(path: Path, reader: _Reader) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each data row after a valid header; other rows become problems."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, None)
+            columns = [name.strip() for name in header] if header is not None else None
+            if columns not in (["user_id", "item_id"], ["user_id", "item_id", "split"]):
+                found = "an empty file" if header is None else ",".join(header)
+                reader.problem(path, 1, f"expected the header user_id,item_id[,split], found {found}")
+                return
+            assert columns is not None
+            for fields in rows:
+                if not fields or not any(f.strip() for f in fields):
+                    continue
+                # A missing trailing split is allowed: it means train.
+                if not 2 <= len(fields) <= len(columns):
+                    reader.problem(
+                        path,
+                        rows.line_num,
+                        f"expected {len(columns)} fields ({','.join(columns)}), found {len(fields)}",
+                    )
+                    continue
+                yield rows.line_num, fields
+    except UnicodeDecodeError as error:
+        reader.problem(path, None, f"not UTF-8 text (byte {error.start})")
+    except csv.Error as error:
+        reader.problem(path, None, f"not valid CSV: {error}")
+
+
+def _read(folder: Path) -> tuple[Dataset | None, list[Problem]]:
+    reader = _Reader(folder)
+    if not folder.is_dir():
+        reader.problem(folder, None, "not a folder (a catalog is a folder holding items.jsonl)")
+        return None, reader.problems
+    items = reader.read_items()
+    splits = reader.read_interactions(items)
+    interacting: set[UserId] = {user for by_user in splits.values() for user in by_user}
+    users = reader.read_users(interacting)
+    if reader.problems:
+        return None, reader.problems
+    dataset = Dataset(
+        name=folder.resolve().name,
+        catalog=Catalog(items=tuple(items), attributes=tuple(reader.attributes)),
+        users=users,
+        splits={name: Interactions(split=name, by_user=by_user) for name, by_user in splits.items()},
+        source=folder,
+    )
+    return dataset, []
+
+
+def validate_generic(folder: Path) -> list[Problem]:
+    """Every problem of a catalog folder, in file order; an empty list when it loads."""
+    return _read(folder)[1]
+
+
+def load_generic(folder: Path) -> Dataset:
+    if not folder.is_dir():
+        raise DataNotFoundError(f"no catalog folder {folder}")
+    dataset, problems = _read(folder)
+    if dataset is None:
+        listed = "\n".join(f"  {_relative(problem, folder)}" for problem in problems[:MAX_LISTED])
+        more = len(problems) - MAX_LISTED
+        tail = (
+            f"\n  ... and {more} more; run `crs data validate {folder}` for all of them" if more > 0 else ""
+        )
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        raise DataError(f"not a valid catalog in the generic format ({count}):\n{listed}{tail}", folder)
+    return dataset
+
+
+def _relative(problem: Problem, folder: Path) -> str:
+    """The problem with its path shortened to the file name inside the catalog folder."""
+    try:
+        path = problem.path.relative_to(folder)
+    except ValueError:
+        path = problem.path
+    return str(Problem(path, problem.line, problem.message))
