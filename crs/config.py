@@ -27,7 +27,7 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any], origin: str, prefix:
     for key, value in update.items():
         where = f"{prefix}{key}"
         if key not in base:
-            if prefix.startswith(("policy.", "scorer.")) or prefix in ("policy.", "scorer."):
+            if prefix.startswith(("policy.", "scorer.")):
                 base[key] = value  # plug-in parameters are checked by the plug-in itself
                 continue
             known = ", ".join(sorted(base)) or "none"

@@ -23,9 +23,8 @@ from knowledge_graph import AttributeGraph
 from policy.base import PolicyBase, binary_entropy, top_k
 
 if TYPE_CHECKING:
-    from crs.scoring import Scorer
-
     from crs.data import Dataset
+    from crs.scoring import Scorer
 
 
 class ScprWalkPolicy(PolicyBase):

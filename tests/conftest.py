@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from crs.data import Dataset, load_dataset
@@ -50,15 +49,3 @@ def make_tiny_dataset() -> Dataset:
 @pytest.fixture
 def tiny() -> Dataset:
     return make_tiny_dataset()
-
-
-class PopularityScores:
-    """Stands in for a trained scorer where the test needs fixed, known scores."""
-
-    name = "popularity"
-
-    def __init__(self, dataset: Dataset) -> None:
-        self._scores = np.asarray(dataset.popularity, dtype=np.float64)
-
-    def scores(self, user_id: object) -> np.ndarray:
-        return self._scores

@@ -145,3 +145,19 @@ def test_policies_and_data_info(data_dir: Path) -> None:
     info = crs("data", "info", "lastfm_star", "--data-dir", str(data_dir))
     assert info.returncode == 0 and "items 7432, attributes 8438" in info.stdout
     assert "split test: absent" in info.stdout
+
+
+def test_train_then_evaluate_reuses_the_saved_model(tmp_path: Path, data_dir: Path) -> None:
+    config = tmp_path / "small.toml"
+    config.write_text("[scorer.bpr]\nepochs = 2\ndim = 8\n")
+    cache = tmp_path / "cache"
+    common = ["--config", str(config), "--dataset", "lastfm", "--data-dir", str(data_dir), "--cache-dir", str(cache)]
+    trained = crs("train", *common, "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert "valid popularity" in trained.stdout and "valid bpr" in trained.stdout
+    models = list(cache.glob("lastfm-bpr-*.npz"))
+    assert len(models) == 1
+    stamp = models[0].stat().st_mtime_ns
+    done = crs("evaluate", *common, "--scorer", "bpr", "--limit", "30", "--out", str(tmp_path / "run"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert models[0].stat().st_mtime_ns == stamp  # loaded, not retrained

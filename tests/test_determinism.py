@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from crs.data import Dataset
 from crs.evaluation.runner import RunSpec, evaluate, target_pairs
+from crs.scoring import PopularityScorer
 from policy.max_entropy import MaxEntropyPolicy
 from policy.random_question import RandomQuestionPolicy
-from tests.conftest import PopularityScores
 
 
 def _transcripts(dataset: Dataset, **spec: object) -> list[dict[str, object]]:
     run = RunSpec(dataset=dataset.name, limit=300, **spec)  # type: ignore[arg-type]
     policy_class = RandomQuestionPolicy if run.policy == "random" else MaxEntropyPolicy
-    result = evaluate(run, dataset, policy_class(dataset, PopularityScores(dataset)))
+    result = evaluate(run, dataset, policy_class(dataset, PopularityScorer(dataset)))
     return [record.to_json(timings=False) for record in result.records]
 
 

@@ -8,8 +8,8 @@ import pytest
 from crs.data import Dataset
 from crs.registry import POLICIES
 from crs.scoring import PopularityScorer
-from crs.types import Ask, DialogueState, GiveUp, InformReply, Recommend, User, new_state
 from crs.tracker import update
+from crs.types import Ask, DialogueState, GiveUp, InformReply, Recommend, User, new_state
 from policy.base import top_k
 from policy.conformance import check_policy
 from policy.max_entropy import MaxEntropyPolicy
@@ -45,7 +45,9 @@ def test_the_checker_catches_violations(lastfm_star: Dataset) -> None:
 def test_max_entropy_gives_up_when_answers_contradict_every_item(lastfm_star: Dataset) -> None:
     policy = MaxEntropyPolicy(lastfm_star, PopularityScorer(lastfm_star))
     item = lastfm_star.catalog.items[0]
-    state = update(new_state(User(0)), None, InformReply((item.attributes[0],), unwanted=(item.attributes[0],)))
+    state = update(
+        new_state(User(0)), None, InformReply((item.attributes[0],), unwanted=(item.attributes[0],))
+    )
     assert policy.act(state, np.random.default_rng(0)) == GiveUp()
 
 

@@ -11,6 +11,7 @@ from crs.data import Dataset
 from crs.engine import ConversationEngine
 from crs.evaluation.metrics import Outcome, compute_metrics, hdcg
 from crs.evaluation.runner import RunSpec, _Runner, evaluate, target_pairs
+from crs.scoring import PopularityScorer
 from crs.tracker import InvalidTurnError, update
 from crs.types import (
     AcceptReply,
@@ -25,13 +26,12 @@ from crs.types import (
 )
 from policy.max_entropy import MaxEntropyPolicy
 from simulators.rule_based import RuleBasedUser
-from tests.conftest import PopularityScores
 
 JAZZ, EIGHTIES, NINETIES = 1, 2, 3
 
 
 def _run_from_jazz(tiny: Dataset, list_size: int) -> tuple[list[object], object]:
-    policy = MaxEntropyPolicy(tiny, PopularityScores(tiny), list_size=list_size)
+    policy = MaxEntropyPolicy(tiny, PopularityScorer(tiny), list_size=list_size)
     engine = ConversationEngine(policy)
     user = RuleBasedUser(tiny.catalog, target=3)
     state = engine.start(tiny.user(0), InformReply((JAZZ,)))
@@ -79,7 +79,7 @@ def test_metrics_count_like_unicorn() -> None:
 
 def test_a_conversation_record_follows_the_transcript_format(tiny: Dataset) -> None:
     spec = RunSpec(dataset="tiny", split="valid")
-    policy = MaxEntropyPolicy(tiny, PopularityScores(tiny), list_size=1)
+    policy = MaxEntropyPolicy(tiny, PopularityScorer(tiny), list_size=1)
     record = _Runner(spec, tiny, policy, target_pairs(tiny, "valid")).run_one(0).to_json()
     turns = record["turns"]
     assert turns[0]["turn"] == 1 and turns[0]["actor"] == "user" and turns[0]["act"] == "inform"
@@ -106,7 +106,7 @@ def test_turn_limit_ends_the_conversation(tiny: Dataset) -> None:
     result = evaluate(
         RunSpec(dataset="tiny", max_turns=2),
         tiny,
-        MaxEntropyPolicy(tiny, PopularityScores(tiny), list_size=1),
+        MaxEntropyPolicy(tiny, PopularityScorer(tiny), list_size=1),
     )
     record = result.records[0]
     assert len(record.turns) == 2 and record.turns[1].act == "recommend"

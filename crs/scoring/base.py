@@ -14,7 +14,11 @@ if TYPE_CHECKING:
 
 
 class Scorer(Protocol):
-    """Scores every item for a user (higher is better). Called once per conversation."""
+    """Scores every item for a user: float64, one entry per catalog item, higher is better.
+
+    Policies call `scores` once per conversation, so it must be cheap. The returned array belongs
+    to the caller, who may change it (for example to mask items) without affecting later calls.
+    """
 
     name: str
 
@@ -22,11 +26,12 @@ class Scorer(Protocol):
 
 
 class PopularityScorer:
+    """The same ranking for everyone: how many training interactions each item has."""
+
     name = "popularity"
 
     def __init__(self, dataset: Dataset) -> None:
-        self._scores = np.asarray(dataset.popularity, dtype=np.float64)
-        self._scores.setflags(write=False)  # shared by every user: nobody may change it
+        self._scores = np.array(dataset.popularity, dtype=np.float64)
 
     def scores(self, user_id: UserId) -> FloatArray:
-        return self._scores
+        return self._scores.copy()
