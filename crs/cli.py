@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument(
         "--failures", type=int, default=0, metavar="N", help="print the first N failed conversations"
     )
+    view.add_argument(
+        "--explain", action="store_true", help="explain each shown success by its graph path"
+    )
+    view.add_argument("--data-dir", help="data directory, when not the one the run used")
 
     train = commands.add_parser("train", help="train the collaborative scorer on the train split and save it")
     _add_data_flags(train)
@@ -254,6 +258,30 @@ def _describe_turn(turn: dict[str, Any]) -> str:
     return f"{head} {act}"
 
 
+class _Explainer:
+    """Graph path explanations of the items accepted in a run, in the run's own dataset."""
+
+    def __init__(self, config: dict[str, Any], data_dir: str | None) -> None:
+        from crs.data import load_dataset
+        from knowledge_graph import AttributeGraph
+
+        data = config["data"]
+        self.dataset = load_dataset(
+            data["dataset"], data_dir or data["dir"] or None, split_seed=data["split_seed"]
+        )
+        self.graph = AttributeGraph(self.dataset)
+
+    def explain(self, record: Any) -> str:
+        catalog = self.dataset.catalog
+        said = [
+            catalog.attribute_index(turn.attribute)
+            for turn in record.turns
+            if turn.attribute is not None and (turn.actor == "user" or turn.answer == "yes")
+        ]
+        item = catalog.item_index(record.target_item)
+        return str(self.graph.explain(item, said, record.user_id).text)
+
+
 def cmd_view(args: argparse.Namespace) -> int:
     from crs.evaluation.records import read_transcripts
     from crs.evaluation.report import format_table
@@ -271,6 +299,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     print(format_table([row], label_keys=("dataset", "policy")))
     wanted = set(args.conversation or [])
     failures_left = args.failures
+    explainer = _Explainer(config, args.data_dir) if args.explain else None
     try:
         for record in read_transcripts(transcripts_path):
             show = record.conversation_id in wanted
@@ -282,6 +311,8 @@ def cmd_view(args: argparse.Namespace) -> int:
                 print(f"\n{header}, target {record.target_item}, {record.termination}")
                 for turn in record.to_json()["turns"]:
                     print("  " + _describe_turn(turn))
+                if explainer and record.success:
+                    print("  why: " + explainer.explain(record))
     except ValueError as error:
         raise CliError(str(error)) from None
     return 0

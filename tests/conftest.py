@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,18 @@ def make_tiny_dataset() -> Dataset:
 @pytest.fixture
 def tiny() -> Dataset:
     return make_tiny_dataset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Trained models go to a per-session folder, never to the user's ~/.cache (also for subprocesses)."""
+    from crs.scoring import CACHE_ENV
+
+    path = tmp_path_factory.mktemp("model-cache")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous

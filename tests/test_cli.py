@@ -57,9 +57,13 @@ def test_evaluate_writes_a_complete_run_folder(tmp_path: Path, data_dir: Path) -
     assert config["evaluate"]["workers"] == 2 and config["evaluate"]["limit"] == 300
     assert (out / "success_by_turn.png").read_bytes()[:4] == b"\x89PNG"
 
-    view = crs("view", str(out), "--conversation", "0", "--failures", "1")
+    view = crs(
+        "view", str(out), "--conversation", "0", "--failures", "1", "--explain", "--data-dir", str(data_dir)
+    )
     assert view.returncode == 0, view.stderr
     assert "conversation 0" in view.stdout and "turn  1  user" in view.stdout
+    if first["success"]:
+        assert "why: You said you like" in view.stdout
 
     again = crs(
         "evaluate",
@@ -151,13 +155,24 @@ def test_train_then_evaluate_reuses_the_saved_model(tmp_path: Path, data_dir: Pa
     config = tmp_path / "small.toml"
     config.write_text("[scorer.bpr]\nepochs = 2\ndim = 8\n")
     cache = tmp_path / "cache"
-    common = ["--config", str(config), "--dataset", "lastfm", "--data-dir", str(data_dir), "--cache-dir", str(cache)]
+    common = [
+        "--config",
+        str(config),
+        "--dataset",
+        "lastfm",
+        "--data-dir",
+        str(data_dir),
+        "--cache-dir",
+        str(cache),
+    ]
     trained = crs("train", *common, "--quiet")
     assert trained.returncode == 0, trained.stderr
     assert "valid popularity" in trained.stdout and "valid bpr" in trained.stdout
     models = list(cache.glob("lastfm-bpr-*.npz"))
     assert len(models) == 1
     stamp = models[0].stat().st_mtime_ns
-    done = crs("evaluate", *common, "--scorer", "bpr", "--limit", "30", "--out", str(tmp_path / "run"), "--quiet")
+    done = crs(
+        "evaluate", *common, "--scorer", "bpr", "--limit", "30", "--out", str(tmp_path / "run"), "--quiet"
+    )
     assert done.returncode == 0, done.stderr
     assert models[0].stat().st_mtime_ns == stamp  # loaded, not retrained
