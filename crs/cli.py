@@ -109,9 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument(
         "--failures", type=int, default=0, metavar="N", help="print the first N failed conversations"
     )
-    view.add_argument(
-        "--explain", action="store_true", help="explain each shown success by its graph path"
-    )
+    view.add_argument("--explain", action="store_true", help="explain each shown success by its graph path")
     view.add_argument("--data-dir", help="data directory, when not the one the run used")
 
     train = commands.add_parser("train", help="train the collaborative scorer on the train split and save it")
