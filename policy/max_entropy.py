@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from crs.index import IntArray
 from crs.types import Ask, DialogueState, GiveUp, Recommend, SystemAction
 from policy.base import PolicyBase, binary_entropy, top_k
 
 if TYPE_CHECKING:
-    from crs.scoring import Scorer
-
     from crs.data import Dataset
+    from crs.scoring import Scorer
 
 
 class MaxEntropyPolicy(PolicyBase):
@@ -40,13 +40,19 @@ class MaxEntropyPolicy(PolicyBase):
         if len(candidates) == 0:
             return GiveUp()
         scores, _ = self.user_context(state.user.id)
-        if len(candidates) <= self.list_size or self.is_last_action(state):
-            return Recommend(top_k(candidates, scores, self.list_size))
+        if len(candidates) > self.list_size and not self.is_last_action(state):
+            question = self.choose_question(state, candidates, rng)
+            if question is not None:
+                return Ask(question)
+        return Recommend(top_k(candidates, scores, self.list_size))
+
+    def choose_question(
+        self, state: DialogueState, candidates: IntArray, rng: np.random.Generator
+    ) -> int | None:
+        """The attribute to ask about, or None when no unasked attribute splits the candidates."""
         entropy = binary_entropy(self.index.attribute_counts(candidates) / len(candidates))
         asked = list(state.asked_attributes)
         if asked:
             entropy[asked] = 0.0
         best = int(np.argmax(entropy))
-        if entropy[best] <= 0.0:
-            return Recommend(top_k(candidates, scores, self.list_size))
-        return Ask(best)
+        return best if entropy[best] > 0.0 else None
