@@ -17,9 +17,8 @@ from crs.index import FloatArray, IntArray
 from crs.types import DialogueState, UserId
 
 if TYPE_CHECKING:
-    from crs.scoring import Scorer
-
     from crs.data import Dataset
+    from crs.scoring import Scorer
 
 __all__ = ["Policy", "PolicyBase", "top_k"]
 

@@ -15,9 +15,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    check = _run("ruff", "check", ".")
+    check = _run("ruff", "check", "--no-cache", ".")
     assert check.returncode == 0, check.stdout + check.stderr
-    formatted = _run("ruff", "format", "--check", ".")
+    formatted = _run("ruff", "format", "--no-cache", "--check", ".")
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
