@@ -30,6 +30,11 @@ def lastfm(data_dir: Path) -> Dataset:
     return load_dataset("lastfm", data_dir)
 
 
+@pytest.fixture(scope="session")
+def movielens_dataset(data_dir: Path) -> Dataset:
+    return load_dataset("movielens", data_dir)
+
+
 def make_tiny_dataset() -> Dataset:
     """Five items over five attributes. User 0 wants item 3 (jazz, 90s, live); user 1's history
     makes item 2 more popular than item 3, which decides the ranking when both remain."""

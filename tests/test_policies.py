@@ -1,4 +1,4 @@
-"""Every registered policy passes the conformance check, on both LastFM datasets."""
+"""Every registered policy passes the conformance check, on the LastFM datasets and MovieLens."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from policy.max_entropy import MaxEntropyPolicy
 
 
 @pytest.mark.parametrize("name", POLICIES.names())
-@pytest.mark.parametrize("dataset_name", ["lastfm_star", "lastfm"])
+@pytest.mark.parametrize("dataset_name", ["lastfm_star", "lastfm", "movielens_dataset"])
 def test_every_policy_conforms(name: str, dataset_name: str, request: pytest.FixtureRequest) -> None:
     dataset: Dataset = request.getfixturevalue(dataset_name)
     policy = POLICIES.create(name, dataset, PopularityScorer(dataset))
