@@ -23,6 +23,7 @@ from crs.evaluation.metrics import Metrics, compute_metrics
 from crs.evaluation.records import ConversationRecord, TurnRecord
 from crs.registry import POLICIES, SIMULATORS
 from crs.types import AcceptReply, AnswerReply, Ask, Catalog, GiveUp, InformReply, Recommend
+from simulators.rule_based import SimulatorOptions
 
 PROTOCOL_SHUFFLE_SEED = 1
 CHUNK_SIZE = 250
@@ -67,7 +68,9 @@ def target_pairs(dataset: Dataset, split: str, limit: int | None = None) -> np.n
     pairs = dataset.split(split).pairs()
     if not pairs:
         raise ValueError(f"split {split!r} of {dataset.name!r} has no (user, item) pairs to evaluate")
-    array = np.array(pairs, dtype=object if not all(isinstance(u, int) for u, _ in pairs) else np.int64)
+    # Generic catalogs may have string user ids; those pairs are shuffled as objects.
+    dtype = np.int64 if all(isinstance(user, int) for user, _ in pairs) else object
+    array = np.array(pairs, dtype=dtype)
     np.random.RandomState(PROTOCOL_SHUFFLE_SEED).shuffle(array)
     return array[:limit] if limit else array
 
@@ -90,8 +93,6 @@ class _Runner:
         return [self.run_one(i) for i in range(start, stop)]
 
     def run_one(self, conversation_id: int) -> ConversationRecord:
-        from simulators.rule_based import SimulatorOptions
-
         spec, catalog = self.spec, self.dataset.catalog
         user_id, target = self.pairs[conversation_id]
         user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
