@@ -216,19 +216,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CliError(str(error)) from None
     load_seconds = time.perf_counter() - started
 
-    from crs.evaluation.runner import target_pairs
+    with _progress_bar(0, f"{spec.policy} on {dataset.name}/{spec.split}", args.quiet) as bar:
 
-    total = len(target_pairs(dataset, spec.split, spec.limit))
-    with _progress_bar(total, f"{spec.policy} on {dataset.name}/{spec.split}", args.quiet) as bar:
-
-        def on_progress(done: int, _total: int) -> None:
+        def on_progress(done: int, total: int) -> None:
+            bar.total = total
             bar.update(done - bar.n)
 
         result = evaluate(spec, dataset, policy, progress=on_progress)
 
     config["resolved"] = {
         "dataset_source": str(dataset.source),
-        "conversations": total,
+        "conversations": len(result.records),
         "load_seconds": round(load_seconds, 3),
     }
     paths = write_run(result, folder, config)
