@@ -76,6 +76,16 @@ POLICIES.register(
     "SCPR-style walk: ask reachable attributes by weighted entropy, filter on yes only",
 )
 POLICIES.register(
+    "scpr_rl",
+    "policy.scpr_rl:ScprRlPolicy",
+    "SCPR-style walk whose ask/recommend switch is a small policy network trained by RL",
+)
+POLICIES.register(
+    "fact_tree",
+    "policy.fact_tree:FactTreePolicy",
+    "FacT-CRS-style decision tree of questions learned offline, recommending at its leaves",
+)
+POLICIES.register(
     "random",
     "policy.random_question:RandomQuestionPolicy",
     "ask a random attribute of the remaining candidates",

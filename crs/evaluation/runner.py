@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from crs.evaluation.records import ConversationRecord, TurnRecord
 from crs.registry import POLICIES, SIMULATORS
 from crs.types import AcceptReply, AnswerReply, Ask, Catalog, GiveUp, InformReply, Recommend
 from simulators.rule_based import SimulatorOptions
+
+if TYPE_CHECKING:
+    from policy.learning import TrainingContext
 
 PROTOCOL_SHUFFLE_SEED = 1
 CHUNK_SIZE = 250
@@ -227,13 +230,21 @@ def build_policy(
     dataset: Dataset,
     cache_dir: Path | None = None,
     progress: Callable[[int, float], None] | None = None,
+    training: TrainingContext | None = None,
 ) -> Policy:
+    """The spec's policy with its scorer. A policy that learns gets `training` (default: the
+    cache directory, no progress) and trains or loads what it needs while being built."""
     from crs.scoring import make_scorer
 
     scorer = make_scorer(spec.scorer, dataset, cache_dir, progress=progress, **dict(spec.scorer_params))
     policy_class = POLICIES.get(spec.policy)
+    params = dict(spec.policy_params)
+    if getattr(policy_class, "learns", False):
+        from policy.learning import TrainingContext
+
+        params["training"] = training or TrainingContext(cache_dir)
     try:
-        return policy_class(dataset, scorer, **dict(spec.policy_params))
+        return policy_class(dataset, scorer, **params)
     except TypeError as error:
         raise ValueError(f"bad parameters for policy {spec.policy!r}: {error}") from None
 

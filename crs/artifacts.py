@@ -1,0 +1,54 @@
+"""Trained parameters on disk: numpy arrays plus JSON metadata in one .npz, written atomically.
+
+Used by every component that learns (the BPR scorer, learned policies). A file that cannot be
+read, or whose metadata does not match what the caller expects, raises `ArtifactError`; callers
+then retrain instead of using it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ArtifactError(ValueError):
+    """A saved artifact that cannot be used: unreadable, truncated, of another format or other data."""
+
+
+def save_arrays(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write atomically (temporary file, then rename): `path` never holds a half-written file."""
+    if "meta" in arrays:
+        raise ValueError('"meta" is reserved for the metadata')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Any-typed: numpy's stubs would take an "allow_pickle" key among the arrays for the flag.
+    payload: dict[str, Any] = {"meta": np.array(json.dumps(dict(meta), sort_keys=True)), **arrays}
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **payload)
+            file.flush()
+            os.fsync(file.fileno())  # a crash after the rename must not leave an empty file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of a file written by `save_arrays`; non-finite floats are refused."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta: dict[str, Any] = json.loads(str(data["meta"]))
+            arrays = {name: np.asarray(data[name]) for name in data.files if name != "meta"}
+    except Exception as error:  # a truncated zip, bad JSON or a missing key all mean "unusable"
+        raise ArtifactError(f"{path}: not a readable file ({type(error).__name__}: {error})") from None
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ArtifactError(f"{path}: array {name!r} holds non-finite values")
+    return meta, arrays
