@@ -47,6 +47,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text}")
+    return value
+
+
 def _parse_param(text: str) -> tuple[str, Any]:
     name, sep, raw = text.partition("=")
     if not sep or not name:
@@ -86,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scorer", choices=["popularity", "bpr"], help="ranks recommended items")
     evaluate.add_argument("--simulator", help=f"one of: {', '.join(SIMULATORS.names())}")
     evaluate.add_argument("--limit", type=_positive_int, help="first N shuffled target pairs (default: all)")
+    evaluate.add_argument(
+        "--offset", type=_non_negative_int, help="skip the first N shuffled pairs (4000: tuning pairs only)"
+    )
     evaluate.add_argument("--workers", type=_positive_int, help="processes (results do not depend on it)")
     evaluate.add_argument("--seed", type=int, help="seed of every random choice (default: 0)")
     evaluate.add_argument("--max-turns", type=_positive_int, help="turns per conversation, opening included")
@@ -154,6 +167,7 @@ def _resolve_evaluate_config(args: argparse.Namespace) -> dict[str, Any]:
         "evaluate.scorer": args.scorer,
         "evaluate.simulator": args.simulator,
         "evaluate.limit": args.limit,
+        "evaluate.offset": args.offset,
         "evaluate.seed": args.seed,
         "evaluate.workers": args.workers,
         "evaluate.max_turns": args.max_turns,
@@ -187,6 +201,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             scorer_params=config["scorer"].get(run["scorer"], {}),
             simulator=run["simulator"],
             limit=run["limit"] or None,
+            offset=run["offset"],
             seed=run["seed"],
             workers=run["workers"],
             max_turns=run["max_turns"],

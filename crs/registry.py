@@ -66,6 +66,12 @@ SIMULATORS: Registry[Any] = Registry("simulator")
 DATASETS: Registry[Any] = Registry("dataset")
 
 POLICIES.register(
+    "belief",
+    "policy.belief:BeliefPolicy",
+    "Bayesian belief over items (learned prior, noisy answers); asks the most informative question "
+    "or recommends, whichever is expected to find the item sooner",
+)
+POLICIES.register(
     "max_entropy",
     "policy.max_entropy:MaxEntropyPolicy",
     "ask the attribute that best splits the items consistent with every answer",

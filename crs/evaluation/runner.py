@@ -44,6 +44,7 @@ class RunSpec:
     scorer_params: Mapping[str, Any] = field(default_factory=dict)
     simulator: str = "rule"
     limit: int | None = None
+    offset: int = 0  # skip the first N shuffled pairs (e.g. 4000: the tuning pairs of policy.learning)
     seed: int = 0
     workers: int = 1
     max_turns: int = 15
@@ -60,6 +61,8 @@ class RunSpec:
             )
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be a positive number of conversations, got {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be a number of pairs to skip (0 or more), got {self.offset}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.max_turns < 2:
@@ -256,10 +259,15 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Run the spec's conversations. `progress(done, total)` is called after each chunk."""
-    pairs = target_pairs(dataset, spec.split, spec.limit)
+    pairs = target_pairs(dataset, spec.split)
+    if spec.offset >= len(pairs):
+        raise ValueError(f"offset {spec.offset} skips all {len(pairs)} pairs of split {spec.split!r}")
+    # Conversation ids (and so their seeds) are positions in the whole shuffled list: a pair gets
+    # the same conversation whatever the offset and limit.
+    end = len(pairs) if spec.limit is None else min(len(pairs), spec.offset + spec.limit)
     runner = _Runner(spec, dataset, policy, pairs)
-    total = len(pairs)
-    chunks = [(start, min(start + CHUNK_SIZE, total)) for start in range(0, total, CHUNK_SIZE)]
+    total = end - spec.offset
+    chunks = [(start, min(start + CHUNK_SIZE, end)) for start in range(spec.offset, end, CHUNK_SIZE)]
     records: list[ConversationRecord] = []
     started = time.perf_counter()
     if spec.workers == 1:

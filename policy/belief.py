@@ -1,0 +1,328 @@
+"""The belief policy: the conversation as Bayesian inference over which item the user wants.
+
+Belief. p(i) ∝ prior(i) x likelihood(answers | i), recomputed from the dialogue state each turn
+(the policy keeps nothing between turns):
+- prior: `policy.prior`, a log-linear model of the user's history, friends and the catalog, fitted
+  on tuning conversations;
+- a volunteered attribute is a "yes" with a small error rate `inform_error`; an unwanted one is
+  a "no";
+- a yes/no answer agrees with an item with probability 1 - e and contradicts it with probability
+  e, where the user's error rate e is itself uncertain: a mixture over `error_rates` with weights
+  `error_weights`. A user who never contradicts themselves is soon believed to be exact, one who
+  does keeps every item alive. Nothing is ever ruled out by an answer alone;
+- "don't know" says nothing about the item (the simulated user's don't-knows are independent of
+  it; a real user's might not be, which a learned rate could capture later);
+- a rejected list makes its items unlikely by the factor `miss_rate` (a user may overlook the
+  item), and the user's training items are never recommended.
+
+Questions. The attribute with the largest expected information gain about the item under the
+noisy answer channel, among those not yet asked: this is the one whose belief mass is closest
+to one half.
+
+Ask or recommend. One-step lookahead with a recommend-only continuation (a rollout): the
+expected number of turns to success when recommending the most probable items block after block
+from now on, against asking the best few questions first and then doing so. Failing within the
+turn limit costs the remaining turns plus `failure_penalty`. Asking wins only when the answer is
+expected to save more than the turn it costs, which makes the policy recommend early when the
+prior is confident and ask when the belief is spread.
+
+Every decision can be explained: `decide(state)` returns the numbers behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crs.index import FloatArray, IntArray
+from crs.types import (
+    Answer,
+    AnswerReply,
+    Ask,
+    DialogueState,
+    GiveUp,
+    InformReply,
+    Recommend,
+    RejectReply,
+    SystemAction,
+    UserId,
+)
+from policy.base import PolicyBase, binary_entropy
+from policy.learning import Trained, TrainingContext, load_or_train, tuning_pairs
+from policy.prior import FEATURES, PriorFeatures, fit_conditional_logit, opening_groups
+
+if TYPE_CHECKING:
+    from crs.data import Dataset
+    from crs.scoring import Scorer
+
+PRIOR_FORMAT = 1
+# Items whose belief is below this share of the most probable item's cannot matter within 15
+# turns; dropping them keeps every per-turn computation small.
+NEGLIGIBLE = 1e-5
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy decided and why: the numbers a person can check."""
+
+    action: SystemAction
+    candidates: int  # items still believed possible (above the negligible share)
+    top_mass: float  # belief mass of the list that would be recommended now
+    turns_if_recommending: float  # expected turns to success, recommending from now on
+    turns_if_asking: float | None  # the same after asking the chosen question first
+    question: int | None  # attribute index of the best question
+    question_yes: float | None  # probability of a "yes" to it
+    error_rate: float  # the user's answer error rate the belief currently expects
+
+
+class BeliefPolicy(PolicyBase):
+    name = "belief"
+    learns = True
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        scorer: Scorer,
+        list_size: int = 10,
+        error_rates: Sequence[float] = (0.01, 0.1, 0.25),
+        error_weights: Sequence[float] = (0.6, 0.3, 0.1),
+        inform_error: float = 1e-4,
+        miss_rate: float = 0.001,
+        failure_penalty: float = 5.0,
+        lookahead_questions: int = 6,
+        dont_know_prior: float = 0.05,
+        dont_know_strength: float = 4.0,
+        prior_weight: float = 1.0,
+        use_prior: bool = True,
+        prior_l2: float = 0.001,
+        prior_seed: int = 0,
+        training: TrainingContext | None = None,
+    ) -> None:
+        super().__init__(dataset, scorer, list_size)
+        if len(error_rates) != len(error_weights) or not error_rates:
+            raise ValueError("error_rates and error_weights must be non-empty and of the same length")
+        if any(not 0.0 < e < 0.5 for e in error_rates):
+            raise ValueError(f"error rates must lie strictly between 0 and 0.5, got {list(error_rates)}")
+        if any(w <= 0 for w in error_weights):
+            raise ValueError(f"error weights must be positive, got {list(error_weights)}")
+        for name, value in (("inform_error", inform_error), ("miss_rate", miss_rate)):
+            if not 0.0 < value < 0.5:
+                raise ValueError(f"{name} must lie strictly between 0 and 0.5, got {value}")
+        if failure_penalty < 0:
+            raise ValueError(f"failure_penalty must be non-negative, got {failure_penalty}")
+        if lookahead_questions < 1:
+            raise ValueError(f"lookahead_questions must be at least 1, got {lookahead_questions}")
+        self.error_rates = np.asarray(error_rates, dtype=np.float64)
+        weights = np.asarray(error_weights, dtype=np.float64)
+        self.log_error_weights = np.log(weights / weights.sum())
+        self.inform_error = inform_error
+        self.miss_rate = miss_rate
+        self.failure_penalty = failure_penalty
+        self.lookahead_questions = lookahead_questions
+        if not 0.0 <= dont_know_prior < 1.0 or dont_know_strength <= 0:
+            raise ValueError("dont_know_prior must be in [0, 1) and dont_know_strength positive")
+        self.dont_know_prior = dont_know_prior
+        self.dont_know_strength = dont_know_strength
+        self.prior_weight = prior_weight
+        self.features = PriorFeatures(dataset, scorer)
+        self.trained: Trained | None = None
+        if use_prior:
+            context = training or TrainingContext()
+            settings = {
+                "format": PRIOR_FORMAT,
+                "features": list(FEATURES),
+                "l2": prior_l2,
+                "seed": prior_seed,
+                "scorer": getattr(scorer, "name", type(scorer).__name__),
+                "scorer_fingerprint": getattr(scorer, "data_fingerprint", None),
+            }
+
+            def fit() -> dict[str, np.ndarray]:
+                return {"weights": self._fit_prior(context, prior_l2, prior_seed)}
+
+            self.trained = load_or_train(context, dataset, "belief_prior", settings, fit)
+            self.prior_weights = np.asarray(self.trained.arrays["weights"], dtype=np.float64)
+        else:
+            self.prior_weights = np.zeros(len(FEATURES))
+        self._prior_user: UserId | None = None
+        self._prior_logits: FloatArray | None = None
+        n_attributes = dataset.catalog.index.n_attributes
+        self._attribute_names = [a.name for a in dataset.catalog.attributes][:n_attributes]
+
+    # --- learning -------------------------------------------------------------------------------
+
+    def _fit_prior(self, context: TrainingContext, l2: float, seed: int) -> FloatArray:
+        pairs = tuning_pairs(self.dataset)
+        if len(pairs) == 0:
+            return np.zeros(len(FEATURES))
+        groups = opening_groups(
+            self.features, self.dataset, pairs, seed, progress=lambda f: context.report("prior: features", f)
+        )
+        if not groups:
+            return np.zeros(len(FEATURES))
+        return fit_conditional_logit(groups, l2, progress=lambda f: context.report("prior: fitting", f))
+
+    # --- belief ---------------------------------------------------------------------------------
+
+    def prior_logits(self, user_id: UserId) -> FloatArray:
+        """log prior(i | user) up to a constant; the user's training items at -inf."""
+        if self._prior_logits is None or self._prior_user != user_id:
+            logits = self.prior_weight * (self.features.matrix(user_id) @ self.prior_weights)
+            _, seen = self.user_context(user_id)
+            logits[seen] = -np.inf
+            self._prior_user, self._prior_logits = user_id, logits
+        return self._prior_logits
+
+    def belief(self, state: DialogueState) -> tuple[IntArray, FloatArray, float]:
+        """The items still worth considering, their probabilities (summing to 1, best first not
+        guaranteed) and the posterior mean of the user's error rate."""
+        logits = self.prior_logits(state.user.id).copy()
+        n = len(logits)
+        agree = np.zeros(n)
+        disagree = np.zeros(n)
+        log_inform_yes, log_inform_no = np.log1p(-self.inform_error), np.log(self.inform_error)
+        for exchange in state.history:
+            action, reply = exchange.action, exchange.reply
+            if isinstance(reply, InformReply):
+                for attribute in reply.attributes:
+                    logits += np.where(self.index.mask_of(attribute), log_inform_yes, log_inform_no)
+                for attribute in reply.unwanted:
+                    logits += np.where(self.index.mask_of(attribute), log_inform_no, log_inform_yes)
+            elif isinstance(reply, AnswerReply) and isinstance(action, Ask):
+                if reply.answer is Answer.DONT_KNOW:
+                    continue
+                has = self.index.mask_of(action.attribute)
+                agrees = has if reply.answer is Answer.YES else ~has
+                agree += agrees
+                disagree += ~agrees
+            if isinstance(action, Recommend) and isinstance(reply, (RejectReply, InformReply)):
+                logits[np.asarray(action.items, dtype=np.int64)] += np.log(self.miss_rate)
+        # Mixture over the error rate: log sum_k w_k (1-e_k)^agree e_k^disagree, per item.
+        per_rate = (
+            self.log_error_weights[:, None]
+            + np.log1p(-self.error_rates)[:, None] * agree[None, :]
+            + np.log(self.error_rates)[:, None] * disagree[None, :]
+        )
+        top = per_rate.max(axis=0)
+        posterior = logits + top + np.log(np.exp(per_rate - top).sum(axis=0))
+        finite = np.isfinite(posterior)
+        if not finite.any():
+            return np.zeros(0, dtype=np.int64), np.zeros(0), float(self.error_rates[0])
+        best = posterior[finite].max()
+        items = np.flatnonzero(finite & (posterior >= best + np.log(NEGLIGIBLE)))
+        probabilities = np.exp(posterior[items] - best)
+        probabilities /= probabilities.sum()
+        # Posterior over the error rate (summed over items), for the next answer's model.
+        joint = logits[items][None, :] + per_rate[:, items]
+        rate_posterior = np.exp(joint - joint.max()).sum(axis=1)
+        error_rate = float(rate_posterior @ self.error_rates / rate_posterior.sum())
+        return items, probabilities, error_rate
+
+    # --- decisions ------------------------------------------------------------------------------
+
+    def expected_turns(self, ranked: FloatArray, turns_left: int, mass: float = 1.0) -> float:
+        """Expected turns to success recommending the most probable items, `list_size` per turn,
+        for at most `turns_left` turns; a failure costs turns_left + 1 + failure_penalty.
+
+        `ranked` holds item probabilities in decreasing order (at least the first
+        list_size x turns_left of them), `mass` their normalising total."""
+        if turns_left <= 0 or mass <= 0:
+            return 1.0 + self.failure_penalty
+        top = ranked[: self.list_size * turns_left] / mass
+        blocks = np.add.reduceat(top, np.arange(0, len(top), self.list_size))
+        found = float(blocks.sum())
+        turns = float(np.arange(1, len(blocks) + 1) @ blocks)
+        return turns + max(0.0, 1.0 - found) * (turns_left + 1 + self.failure_penalty)
+
+    def decide(self, state: DialogueState) -> Decision:
+        items, probabilities, error_rate = self.belief(state)
+        if len(items) == 0:
+            return Decision(GiveUp(), 0, 0.0, float("inf"), None, None, None, error_rate)
+        # `items` ascend, so a stable sort sends ties to the lower index: a reproducible list.
+        order = np.argsort(-probabilities, kind="stable")
+        items, probabilities = items[order], probabilities[order]
+        recommendation = Recommend(tuple(int(i) for i in items[: self.list_size]))
+        top_mass = float(probabilities[: self.list_size].sum())
+        turns_left = state.turns_left
+        if_recommending = self.expected_turns(probabilities, turns_left)
+
+        def decision(
+            action: SystemAction,
+            asking: float | None = None,
+            question: int | None = None,
+            yes: float | None = None,
+        ) -> Decision:
+            return Decision(action, len(items), top_mass, if_recommending, asking, question, yes, error_rate)
+
+        if self.is_last_action(state) or len(items) <= self.list_size:
+            return decision(recommendation)
+        share = self.index.attribute_counts(items, probabilities)
+        yes = share * (1.0 - error_rate) + (1.0 - share) * error_rate
+        gain = binary_entropy(yes) - float(binary_entropy(np.array([error_rate]))[0])
+        asked = list(state.asked_attributes)
+        if asked:
+            gain[asked] = -1.0
+        k = min(self.lookahead_questions, len(gain))
+        shortlist = np.argpartition(-gain, k - 1)[:k]
+        shortlist = shortlist[gain[shortlist] > 1e-9]
+        if len(shortlist) == 0:
+            return decision(recommendation)
+        dont_know = self.dont_know_rate(state)
+        depth = self.list_size * (turns_left - 1)
+        # A "don't know" leaves the belief as it is, one turn later.
+        unchanged = dont_know * self.expected_turns(probabilities, turns_left - 1)
+        best_turns, best_question = np.inf, -1
+        for attribute in shortlist[np.lexsort((shortlist, -gain[shortlist]))]:
+            has = self.index.mask_of(int(attribute))[items]
+            # Within each group the order of `probabilities` is kept, so each branch's ranking is
+            # a merge of the two groups' heads: no sort of the whole belief per branch.
+            with_attribute, without_attribute = probabilities[has], probabilities[~has]
+            mass_with, mass_without = float(with_attribute.sum()), float(without_attribute.sum())
+            heads = (with_attribute[:depth], without_attribute[:depth])
+            turns = 1.0 + unchanged
+            for agree, disagree, mass in (
+                (1.0 - error_rate, error_rate, mass_with * (1.0 - error_rate) + mass_without * error_rate),
+                (error_rate, 1.0 - error_rate, mass_with * error_rate + mass_without * (1.0 - error_rate)),
+            ):
+                ranked = np.sort(np.concatenate((heads[0] * agree, heads[1] * disagree)))[::-1]
+                turns += (1.0 - dont_know) * mass * self.expected_turns(ranked, turns_left - 1, mass)
+            if turns < best_turns - 1e-12:
+                best_turns, best_question = turns, int(attribute)
+        if best_turns < if_recommending:
+            return decision(Ask(best_question), best_turns, best_question, float(yes[best_question]))
+        return decision(recommendation, best_turns, best_question, float(yes[best_question]))
+
+    def dont_know_rate(self, state: DialogueState) -> float:
+        """Expected share of "don't know" answers: the user's own so far, shrunk towards
+        `dont_know_prior` as if it had been observed on `dont_know_strength` earlier answers."""
+        answers = unknown = 0
+        for exchange in state.history:
+            if isinstance(exchange.reply, AnswerReply):
+                answers += 1
+                unknown += exchange.reply.answer is Answer.DONT_KNOW
+        strength = self.dont_know_strength
+        return (unknown + strength * self.dont_know_prior) / (answers + strength)
+
+    def act(self, state: DialogueState, rng: np.random.Generator) -> SystemAction:
+        return self.decide(state).action
+
+    def explain(self, state: DialogueState) -> str:
+        """Why the policy does what it does in this state, in one or two sentences."""
+        d = self.decide(state)
+        mass = f"the {self.list_size} most likely items hold {d.top_mass:.0%} of the belief"
+        if isinstance(d.action, Ask) and d.turns_if_asking is not None and d.question_yes is not None:
+            name = self._attribute_names[d.action.attribute]
+            return (
+                f"Asking about {name!r}: about {d.question_yes:.0%} of the belief says yes, so the answer "
+                f"splits the {d.candidates} possible items well; {mass}, and asking first is expected to "
+                f"need {d.turns_if_asking:.1f} turns against {d.turns_if_recommending:.1f} by recommending now."
+            )
+        if isinstance(d.action, Recommend):
+            return f"Recommending: {mass} ({d.candidates} items still possible)."
+        return "Giving up: no item fits the answers."
+
+    def describe(self) -> dict[str, Any]:
+        return {name: float(w) for name, w in zip(FEATURES, self.prior_weights, strict=True)}
