@@ -8,11 +8,12 @@ with one `error:` line and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--explain", action="store_true", help="explain each shown success by its graph path")
     view.add_argument("--data-dir", help="data directory, when not the one the run used")
 
-    train = commands.add_parser("train", help="train the collaborative scorer on the train split and save it")
+    train = commands.add_parser(
+        "train", help="train the collaborative scorer, or what a policy learns, and save it to the cache"
+    )
     _add_data_flags(train)
     train.add_argument("--dataset", help="dataset to train on (default: lastfm_star)")
     train.add_argument("--scorer", choices=["bpr"], default="bpr")
+    train.add_argument(
+        "--policy",
+        help="also train what this policy learns (e.g. belief: its prior; on train and tuning pairs only)",
+    )
+    train.add_argument("--retrain", action="store_true", help="train the policy even when a cached one fits")
     train.add_argument("--cache-dir", help="where the model is saved (default: ~/.cache/crs)")
     train.add_argument("--quiet", action="store_true")
 
@@ -152,10 +160,31 @@ def _version() -> str:
     return __version__
 
 
-def _progress_bar(total: int, description: str, quiet: bool) -> Any:
+def _progress_bar(total: int, description: str, quiet: bool, unit: str = "it") -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=description, unit="conv", disable=quiet, file=sys.stderr, mininterval=0.5)
+    return tqdm(total=total, desc=description, unit=unit, disable=quiet, file=sys.stderr, mininterval=0.5)
+
+
+@contextlib.contextmanager
+def _training_context(cache_dir: Path | None, quiet: bool, retrain: bool = False) -> Iterator[Any]:
+    """A TrainingContext whose progress drives a bar, opened only once something actually trains."""
+    from policy.learning import TrainingContext
+
+    bars: list[Any] = []
+
+    def on_progress(stage: str, fraction: float) -> None:
+        if not bars:
+            bars.append(_progress_bar(100, stage, quiet, unit="%"))
+        bar = bars[0]
+        bar.set_description(stage, refresh=False)
+        bar.update(round(100 * fraction) - bar.n)
+
+    try:
+        yield TrainingContext(cache_dir, on_progress, retrain)
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def _resolve_evaluate_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,12 +255,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{loss:.4f}")
 
         try:
-            policy = build_policy(spec, dataset, cache_dir, progress=on_epoch)
+            with _training_context(cache_dir, args.quiet) as training:
+                policy = build_policy(spec, dataset, cache_dir, progress=on_epoch, training=training)
         except ValueError as error:
             raise CliError(str(error)) from None
     load_seconds = time.perf_counter() - started
 
-    with _progress_bar(0, f"{spec.policy} on {dataset.name}/{spec.split}", args.quiet) as bar:
+    with _progress_bar(0, f"{spec.policy} on {dataset.name}/{spec.split}", args.quiet, unit="conv") as bar:
 
         def on_progress(done: int, total: int) -> None:
             bar.total = total
@@ -355,6 +385,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         scorer = make_scorer(args.scorer, dataset, cache_dir, progress=on_epoch, **params)
     seconds = time.perf_counter() - started
     print(f"{args.scorer} scorer for {dataset.name} ready in {seconds:.1f} s (cache: {cache_dir})")
+    if args.policy:
+        from crs.evaluation.runner import RunSpec, build_policy
+
+        try:
+            spec = RunSpec(
+                dataset=dataset.name,
+                policy=args.policy,
+                policy_params=config["policy"].get(args.policy, {}),
+                scorer=args.scorer,
+                scorer_params=params,
+            )
+            started = time.perf_counter()
+            with _training_context(cache_dir, args.quiet, args.retrain) as training:
+                policy = build_policy(spec, dataset, cache_dir, training=training)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        trained = getattr(policy, "trained", None)
+        if trained is None:
+            print(f"policy {args.policy} learns nothing: ready in {time.perf_counter() - started:.1f} s")
+        else:
+            how = "loaded from the cache" if trained.loaded else "trained"
+            print(f"policy {args.policy} {how} (training took {trained.train_seconds:.1f} s): {trained.path}")
     if "valid" in dataset.splits:
         for name, candidate in (
             ("popularity", make_scorer("popularity", dataset, None)),

@@ -12,8 +12,8 @@ Belief. p(i) ∝ prior(i) x likelihood(answers | i), recomputed from the dialogu
   does keeps every item alive. Nothing is ever ruled out by an answer alone;
 - "don't know" says nothing about the item (the simulated user's don't-knows are independent of
   it; a real user's might not be, which a learned rate could capture later);
-- a rejected list makes its items unlikely by the factor `miss_rate` (a user may overlook the
-  item), and the user's training items are never recommended.
+- a rejected list rules its items out, as do the user's training items: the protocol never
+  shows an item twice, and a training item is already known to the user.
 
 Questions. The attribute with the largest expected information gain about the item under the
 noisy answer channel, among those not yet asked: this is the one whose belief mass is closest
@@ -90,7 +90,6 @@ class BeliefPolicy(PolicyBase):
         error_rates: Sequence[float] = (0.01, 0.1, 0.25),
         error_weights: Sequence[float] = (0.6, 0.3, 0.1),
         inform_error: float = 1e-4,
-        miss_rate: float = 0.001,
         failure_penalty: float = 5.0,
         lookahead_questions: int = 6,
         dont_know_prior: float = 0.05,
@@ -108,9 +107,8 @@ class BeliefPolicy(PolicyBase):
             raise ValueError(f"error rates must lie strictly between 0 and 0.5, got {list(error_rates)}")
         if any(w <= 0 for w in error_weights):
             raise ValueError(f"error weights must be positive, got {list(error_weights)}")
-        for name, value in (("inform_error", inform_error), ("miss_rate", miss_rate)):
-            if not 0.0 < value < 0.5:
-                raise ValueError(f"{name} must lie strictly between 0 and 0.5, got {value}")
+        if not 0.0 < inform_error < 0.5:
+            raise ValueError(f"inform_error must lie strictly between 0 and 0.5, got {inform_error}")
         if failure_penalty < 0:
             raise ValueError(f"failure_penalty must be non-negative, got {failure_penalty}")
         if lookahead_questions < 1:
@@ -119,7 +117,6 @@ class BeliefPolicy(PolicyBase):
         weights = np.asarray(error_weights, dtype=np.float64)
         self.log_error_weights = np.log(weights / weights.sum())
         self.inform_error = inform_error
-        self.miss_rate = miss_rate
         self.failure_penalty = failure_penalty
         self.lookahead_questions = lookahead_questions
         if not 0.0 <= dont_know_prior < 1.0 or dont_know_strength <= 0:
@@ -199,7 +196,7 @@ class BeliefPolicy(PolicyBase):
                 agree += agrees
                 disagree += ~agrees
             if isinstance(action, Recommend) and isinstance(reply, (RejectReply, InformReply)):
-                logits[np.asarray(action.items, dtype=np.int64)] += np.log(self.miss_rate)
+                logits[np.asarray(action.items, dtype=np.int64)] = -np.inf
         # Mixture over the error rate: log sum_k w_k (1-e_k)^agree e_k^disagree, per item.
         per_rate = (
             self.log_error_weights[:, None]
@@ -318,7 +315,8 @@ class BeliefPolicy(PolicyBase):
             return (
                 f"Asking about {name!r}: about {d.question_yes:.0%} of the belief says yes, so the answer "
                 f"splits the {d.candidates} possible items well; {mass}, and asking first is expected to "
-                f"need {d.turns_if_asking:.1f} turns against {d.turns_if_recommending:.1f} by recommending now."
+                f"need {d.turns_if_asking:.1f} turns against {d.turns_if_recommending:.1f} "
+                "by recommending now."
             )
         if isinstance(d.action, Recommend):
             return f"Recommending: {mass} ({d.candidates} items still possible)."

@@ -110,7 +110,10 @@ class PriorFeatures:
         """Sum over users `rows` of `weights` times their training-item indicator vectors."""
         counts = self.user_pointers[rows + 1] - self.user_pointers[rows]
         entries = _ranges(self.user_pointers, rows)
-        return np.bincount(self.user_items[entries], weights=np.repeat(weights, counts), minlength=self.n_items)
+        summed = np.bincount(
+            self.user_items[entries], weights=np.repeat(weights, counts), minlength=self.n_items
+        )
+        return np.asarray(summed, dtype=np.float64)
 
     def matrix(self, user_id: UserId) -> FloatArray:
         items = np.asarray(self.dataset.train.items_of(user_id), dtype=np.int64)
@@ -127,10 +130,9 @@ class PriorFeatures:
             )
             norm = np.linalg.norm(profile)
             if norm > 0:
-                tag = np.bincount(
-                    self.entry_item,
-                    weights=self.entry_weight * (profile / norm)[self.entry_attribute],
-                    minlength=self.n_items,
+                weights = self.entry_weight * (profile / norm)[self.entry_attribute]
+                tag = np.asarray(
+                    np.bincount(self.entry_item, weights=weights, minlength=self.n_items), dtype=np.float64
                 )
             co_users = self.item_users[_ranges(self.item_pointers, items)]
             overlap = np.bincount(co_users, minlength=len(self.user_ids)).astype(np.float64)
@@ -177,7 +179,8 @@ def fit_conditional_logit(
     weights = np.zeros(d)
 
     def objective(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-        value, gradient, hessian = -0.5 * l2 * len(groups) * (w @ w), -l2 * len(groups) * w, np.zeros((d, d))
+        value = -0.5 * l2 * len(groups) * float(w @ w)
+        gradient, hessian = -l2 * len(groups) * w, np.zeros((d, d))
         for features, target in groups:
             z = features @ w
             z -= z.max()

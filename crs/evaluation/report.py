@@ -20,16 +20,18 @@ TABLE_COLUMNS = (
     ("conversations_per_second", "conv/s", "{:.0f}"),
     ("decision_ms_p50", "p50 ms", "{:.3f}"),
     ("decision_ms_p95", "p95 ms", "{:.3f}"),
+    ("train_seconds", "train s", "{:.1f}"),  # shown only when some row has it
 )
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], label_keys: Sequence[str] = ("policy",)) -> str:
     """A Markdown table (readable in a terminal and pasteable into the README)."""
-    headers = list(label_keys) + [title for _, title, _ in TABLE_COLUMNS]
+    columns = [c for c in TABLE_COLUMNS if c[0] != "train_seconds" or any(c[0] in row for row in rows)]
+    headers = list(label_keys) + [title for _, title, _ in columns]
     lines = []
     for row in rows:
         cells = [str(row.get(key, "")) for key in label_keys]
-        for key, _, fmt in TABLE_COLUMNS:
+        for key, _, fmt in columns:
             value = row.get(key)
             cells.append(fmt.format(value) if value is not None else "")
         lines.append(cells)
