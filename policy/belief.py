@@ -22,9 +22,12 @@ to one half.
 Ask or recommend. One-step lookahead with a recommend-only continuation (a rollout): the
 expected number of turns to success when recommending the most probable items block after block
 from now on, against asking the best few questions first and then doing so. Failing within the
-turn limit costs the remaining turns plus `failure_penalty`. Asking wins only when the answer is
-expected to save more than the turn it costs, which makes the policy recommend early when the
-prior is confident and ask when the belief is spread.
+turn limit costs the remaining turns plus `failure_penalty`, and a success earns back
+`gain_weight` times hDCG's discount of its turn and rank (a person would rather see the item
+early and at the top of the list). Asking wins only when the answer is expected to save more
+than the turn it costs, which makes the policy recommend early when the prior is confident and
+ask when the belief is spread. A "don't know" is expected at the user's own rate so far, and
+costs a turn without changing the belief.
 
 Every decision can be explained: `decide(state)` returns the numbers behind it.
 """
@@ -91,6 +94,7 @@ class BeliefPolicy(PolicyBase):
         error_weights: Sequence[float] = (0.6, 0.3, 0.1),
         inform_error: float = 1e-4,
         failure_penalty: float = 5.0,
+        gain_weight: float = 30.0,
         lookahead_questions: int = 6,
         dont_know_prior: float = 0.05,
         dont_know_strength: float = 4.0,
@@ -118,6 +122,10 @@ class BeliefPolicy(PolicyBase):
         self.log_error_weights = np.log(weights / weights.sum())
         self.inform_error = inform_error
         self.failure_penalty = failure_penalty
+        if gain_weight < 0:
+            raise ValueError(f"gain_weight must be non-negative, got {gain_weight}")
+        self.gain_weight = gain_weight
+        self._weights_cache: dict[tuple[int, int], tuple[FloatArray, FloatArray]] = {}
         self.lookahead_questions = lookahead_questions
         if not 0.0 <= dont_know_prior < 1.0 or dont_know_strength <= 0:
             raise ValueError("dont_know_prior must be in [0, 1) and dont_know_strength positive")
@@ -220,19 +228,39 @@ class BeliefPolicy(PolicyBase):
 
     # --- decisions ------------------------------------------------------------------------------
 
-    def expected_turns(self, ranked: FloatArray, turns_left: int, mass: float = 1.0) -> float:
-        """Expected turns to success recommending the most probable items, `list_size` per turn,
-        for at most `turns_left` turns; a failure costs turns_left + 1 + failure_penalty.
+    def expected_turns(self, ranked: FloatArray, turns_left: int, mass: float = 1.0, step: int = 0) -> float:
+        """Expected cost of recommending the most probable items, `list_size` per turn, for at
+        most `turns_left` turns: the turns to success (a failure costs turns_left + 1 +
+        failure_penalty) minus `gain_weight` times the discounted gain of the success (hDCG's
+        discount of the turn and rank, with the next action at index `step`).
 
         `ranked` holds item probabilities in decreasing order (at least the first
         list_size x turns_left of them), `mass` their normalising total."""
         if turns_left <= 0 or mass <= 0:
             return 1.0 + self.failure_penalty
         top = ranked[: self.list_size * turns_left] / mass
-        blocks = np.add.reduceat(top, np.arange(0, len(top), self.list_size))
-        found = float(blocks.sum())
-        turns = float(np.arange(1, len(blocks) + 1) @ blocks)
-        return turns + max(0.0, 1.0 - found) * (turns_left + 1 + self.failure_penalty)
+        turn_weights, gain_weights = self._rollout_weights(step, turns_left)
+        found = float(top.sum())
+        cost = float(top @ turn_weights[: len(top)]) + max(0.0, 1.0 - found) * (
+            turns_left + 1 + self.failure_penalty
+        )
+        if self.gain_weight:
+            cost -= self.gain_weight * float(top @ gain_weights[: len(top)])
+        return cost
+
+    def _rollout_weights(self, step: int, turns_left: int) -> tuple[FloatArray, FloatArray]:
+        """Per position j of the ranking: the turn (1-based) it is shown in, and hDCG's gain then."""
+        key = (step, turns_left)
+        weights = self._weights_cache.get(key)
+        if weights is None:
+            position = np.arange(self.list_size * turns_left)
+            block, rank = position // self.list_size, position % self.list_size + 1
+            t = step + block
+            head = 1.0 / np.log2(t + 3.0)
+            gain = head + (1.0 / np.log2(t + 2.0) - head) / np.log2(rank + 1.0)
+            weights = ((block + 1).astype(np.float64), gain)
+            self._weights_cache[key] = weights
+        return weights
 
     def decide(self, state: DialogueState) -> Decision:
         items, probabilities, error_rate = self.belief(state)
@@ -244,7 +272,8 @@ class BeliefPolicy(PolicyBase):
         recommendation = Recommend(tuple(int(i) for i in items[: self.list_size]))
         top_mass = float(probabilities[: self.list_size].sum())
         turns_left = state.turns_left
-        if_recommending = self.expected_turns(probabilities, turns_left)
+        step = state.system_actions_taken
+        if_recommending = self.expected_turns(probabilities, turns_left, step=step)
 
         def decision(
             action: SystemAction,
@@ -270,7 +299,7 @@ class BeliefPolicy(PolicyBase):
         dont_know = self.dont_know_rate(state)
         depth = self.list_size * (turns_left - 1)
         # A "don't know" leaves the belief as it is, one turn later.
-        unchanged = dont_know * self.expected_turns(probabilities, turns_left - 1)
+        unchanged = dont_know * self.expected_turns(probabilities, turns_left - 1, step=step + 1)
         best_turns, best_question = np.inf, -1
         for attribute in shortlist[np.lexsort((shortlist, -gain[shortlist]))]:
             has = self.index.mask_of(int(attribute))[items]
@@ -285,7 +314,9 @@ class BeliefPolicy(PolicyBase):
                 (error_rate, 1.0 - error_rate, mass_with * error_rate + mass_without * (1.0 - error_rate)),
             ):
                 ranked = np.sort(np.concatenate((heads[0] * agree, heads[1] * disagree)))[::-1]
-                turns += (1.0 - dont_know) * mass * self.expected_turns(ranked, turns_left - 1, mass)
+                turns += (
+                    (1.0 - dont_know) * mass * self.expected_turns(ranked, turns_left - 1, mass, step + 1)
+                )
             if turns < best_turns - 1e-12:
                 best_turns, best_question = turns, int(attribute)
         if best_turns < if_recommending:
