@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--failures", type=int, default=0, metavar="N", help="print the first N failed conversations"
     )
     view.add_argument("--explain", action="store_true", help="explain each shown success by its graph path")
+    view.add_argument(
+        "--why", action="store_true", help="ask the run's policy why it took each action (e.g. belief)"
+    )
     view.add_argument("--data-dir", help="data directory, when not the one the run used")
 
     train = commands.add_parser(
@@ -324,6 +327,43 @@ class _Explainer:
         return str(self.graph.explain(item, said, record.user_id).text)
 
 
+class _Reasoner:
+    """Replays conversations through the run's own policy and asks it why it acted (`explain`)."""
+
+    def __init__(self, config: dict[str, Any], data_dir: str | None) -> None:
+        from crs.data import load_dataset
+        from crs.evaluation.runner import RunSpec, build_policy
+
+        data, run = config["data"], config["evaluate"]
+        self.dataset = load_dataset(
+            data["dataset"], data_dir or data["dir"] or None, split_seed=data["split_seed"]
+        )
+        spec = RunSpec(
+            dataset=data["dataset"],
+            policy=run["policy"],
+            policy_params=config["policy"].get(run["policy"], {}),
+            scorer=run["scorer"],
+            scorer_params=config["scorer"].get(run["scorer"], {}),
+        )
+        cache = config["paths"]["cache_dir"]
+        with _training_context(Path(cache) if cache else None, quiet=False) as training:
+            self.policy: Any = build_policy(
+                spec, self.dataset, Path(cache) if cache else None, training=training
+            )
+        self.max_turns = int(run["max_turns"])
+        if not hasattr(self.policy, "explain"):
+            raise CliError(f"policy {run['policy']!r} cannot explain its decisions (only e.g. belief can)")
+
+    def reasons(self, record: Any) -> dict[int, str]:
+        from crs.evaluation.records import replay
+
+        user = self.dataset.user(record.user_id)
+        return {
+            step.record.turn: str(self.policy.explain(step.state))
+            for step in replay(record, self.dataset.catalog, user, self.max_turns)
+        }
+
+
 def cmd_view(args: argparse.Namespace) -> int:
     from crs.evaluation.records import read_transcripts
     from crs.evaluation.report import format_table
@@ -342,6 +382,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     wanted = set(args.conversation or [])
     failures_left = args.failures
     explainer = _Explainer(config, args.data_dir) if args.explain else None
+    reasoner = _Reasoner(config, args.data_dir) if args.why else None
     try:
         for record in read_transcripts(transcripts_path):
             show = record.conversation_id in wanted
@@ -351,8 +392,11 @@ def cmd_view(args: argparse.Namespace) -> int:
             if show:
                 header = f"conversation {record.conversation_id}: user {record.user_id}"
                 print(f"\n{header}, target {record.target_item}, {record.termination}")
+                reasons = reasoner.reasons(record) if reasoner else {}
                 for turn in record.to_json()["turns"]:
                     print("  " + _describe_turn(turn))
+                    if turn["turn"] in reasons:
+                        print("      why: " + reasons[turn["turn"]])
                 if explainer and record.success:
                     print("  why: " + explainer.explain(record))
     except ValueError as error:

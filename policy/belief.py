@@ -74,8 +74,9 @@ class Decision:
     action: SystemAction
     candidates: int  # items still believed possible (above the negligible share)
     top_mass: float  # belief mass of the list that would be recommended now
-    turns_if_recommending: float  # expected turns to success, recommending from now on
-    turns_if_asking: float | None  # the same after asking the chosen question first
+    cost_if_recommending: float  # expected turns to success, recommending from now on, minus the
+    # gain of an early success (see BeliefPolicy.expected_turns)
+    cost_if_asking: float | None  # the same after asking the best question first
     question: int | None  # attribute index of the best question
     question_yes: float | None  # probability of a "yes" to it
     error_rate: float  # the user's answer error rate the belief currently expects
@@ -228,24 +229,32 @@ class BeliefPolicy(PolicyBase):
 
     # --- decisions ------------------------------------------------------------------------------
 
-    def expected_turns(self, ranked: FloatArray, turns_left: int, mass: float = 1.0, step: int = 0) -> float:
+    def expected_turns(
+        self,
+        ranked: FloatArray,
+        turns_left: int,
+        mass: float = 1.0,
+        step: int = 0,
+        gain_weight: float | None = None,
+    ) -> float:
         """Expected cost of recommending the most probable items, `list_size` per turn, for at
         most `turns_left` turns: the turns to success (a failure costs turns_left + 1 +
-        failure_penalty) minus `gain_weight` times the discounted gain of the success (hDCG's
-        discount of the turn and rank, with the next action at index `step`).
+        failure_penalty) minus `gain_weight` (default: the policy's) times the discounted gain of
+        the success (hDCG's discount of the turn and rank, the next action being at index `step`).
+        With gain_weight 0 it is the expected number of turns.
 
         `ranked` holds item probabilities in decreasing order (at least the first
         list_size x turns_left of them), `mass` their normalising total."""
         if turns_left <= 0 or mass <= 0:
             return 1.0 + self.failure_penalty
+        weight = self.gain_weight if gain_weight is None else gain_weight
         top = ranked[: self.list_size * turns_left] / mass
         turn_weights, gain_weights = self._rollout_weights(step, turns_left)
         found = float(top.sum())
-        cost = float(top @ turn_weights[: len(top)]) + max(0.0, 1.0 - found) * (
-            turns_left + 1 + self.failure_penalty
-        )
-        if self.gain_weight:
-            cost -= self.gain_weight * float(top @ gain_weights[: len(top)])
+        cost = float(top @ turn_weights[: len(top)])
+        cost += max(0.0, 1.0 - found) * (turns_left + 1 + self.failure_penalty)
+        if weight:
+            cost -= weight * float(top @ gain_weights[: len(top)])
         return cost
 
     def _rollout_weights(self, step: int, turns_left: int) -> tuple[FloatArray, FloatArray]:
@@ -271,8 +280,7 @@ class BeliefPolicy(PolicyBase):
         items, probabilities = items[order], probabilities[order]
         recommendation = Recommend(tuple(int(i) for i in items[: self.list_size]))
         top_mass = float(probabilities[: self.list_size].sum())
-        turns_left = state.turns_left
-        step = state.system_actions_taken
+        turns_left, step = state.turns_left, state.system_actions_taken
         if_recommending = self.expected_turns(probabilities, turns_left, step=step)
 
         def decision(
@@ -297,31 +305,47 @@ class BeliefPolicy(PolicyBase):
         if len(shortlist) == 0:
             return decision(recommendation)
         dont_know = self.dont_know_rate(state)
-        depth = self.list_size * (turns_left - 1)
-        # A "don't know" leaves the belief as it is, one turn later.
-        unchanged = dont_know * self.expected_turns(probabilities, turns_left - 1, step=step + 1)
-        best_turns, best_question = np.inf, -1
+        best_cost, best_question = np.inf, -1
         for attribute in shortlist[np.lexsort((shortlist, -gain[shortlist]))]:
-            has = self.index.mask_of(int(attribute))[items]
-            # Within each group the order of `probabilities` is kept, so each branch's ranking is
-            # a merge of the two groups' heads: no sort of the whole belief per branch.
-            with_attribute, without_attribute = probabilities[has], probabilities[~has]
-            mass_with, mass_without = float(with_attribute.sum()), float(without_attribute.sum())
-            heads = (with_attribute[:depth], without_attribute[:depth])
-            turns = 1.0 + unchanged
-            for agree, disagree, mass in (
-                (1.0 - error_rate, error_rate, mass_with * (1.0 - error_rate) + mass_without * error_rate),
-                (error_rate, 1.0 - error_rate, mass_with * error_rate + mass_without * (1.0 - error_rate)),
-            ):
-                ranked = np.sort(np.concatenate((heads[0] * agree, heads[1] * disagree)))[::-1]
-                turns += (
-                    (1.0 - dont_know) * mass * self.expected_turns(ranked, turns_left - 1, mass, step + 1)
-                )
-            if turns < best_turns - 1e-12:
-                best_turns, best_question = turns, int(attribute)
-        if best_turns < if_recommending:
-            return decision(Ask(best_question), best_turns, best_question, float(yes[best_question]))
-        return decision(recommendation, best_turns, best_question, float(yes[best_question]))
+            cost = self.ask_cost(
+                items, probabilities, int(attribute), error_rate, dont_know, turns_left, step
+            )
+            if cost < best_cost - 1e-12:
+                best_cost, best_question = cost, int(attribute)
+        if best_cost < if_recommending:
+            return decision(Ask(best_question), best_cost, best_question, float(yes[best_question]))
+        return decision(recommendation, best_cost, best_question, float(yes[best_question]))
+
+    def ask_cost(
+        self,
+        items: IntArray,
+        probabilities: FloatArray,
+        attribute: int,
+        error_rate: float,
+        dont_know: float,
+        turns_left: int,
+        step: int,
+        gain_weight: float | None = None,
+    ) -> float:
+        """Expected cost of asking `attribute` now and then recommending only (see
+        `expected_turns`). `probabilities` must be in decreasing order."""
+        has = self.index.mask_of(attribute)[items]
+        # Within each group the order of `probabilities` is kept, so each branch's ranking is a
+        # merge of the two groups' heads: no sort of the whole belief per branch.
+        with_attribute, without_attribute = probabilities[has], probabilities[~has]
+        mass_with, mass_without = float(with_attribute.sum()), float(without_attribute.sum())
+        depth = self.list_size * (turns_left - 1)
+        heads = (with_attribute[:depth], without_attribute[:depth])
+        # A "don't know" leaves the belief as it is, one turn later.
+        cost = 1.0 + dont_know * self.expected_turns(
+            probabilities, turns_left - 1, 1.0, step + 1, gain_weight
+        )
+        for agree, disagree in ((1.0 - error_rate, error_rate), (error_rate, 1.0 - error_rate)):
+            mass = mass_with * agree + mass_without * disagree
+            ranked = np.sort(np.concatenate((heads[0] * agree, heads[1] * disagree)))[::-1]
+            branch = self.expected_turns(ranked, turns_left - 1, mass, step + 1, gain_weight)
+            cost += (1.0 - dont_know) * mass * branch
+        return cost
 
     def dont_know_rate(self, state: DialogueState) -> float:
         """Expected share of "don't know" answers: the user's own so far, shrunk towards
@@ -338,20 +362,41 @@ class BeliefPolicy(PolicyBase):
         return self.decide(state).action
 
     def explain(self, state: DialogueState) -> str:
-        """Why the policy does what it does in this state, in one or two sentences."""
+        """Why the policy does what it does in this state, in a sentence or two."""
         d = self.decide(state)
         mass = f"the {self.list_size} most likely items hold {d.top_mass:.0%} of the belief"
-        if isinstance(d.action, Ask) and d.turns_if_asking is not None and d.question_yes is not None:
-            name = self._attribute_names[d.action.attribute]
+        if isinstance(d.action, GiveUp):
+            return "Giving up: no item fits the answers."
+        if d.question is None or d.question_yes is None:
+            return f"Recommending: {mass} ({d.candidates} items not ruled out)."
+        # In turns alone (no gain for early success), which a person can check more easily.
+        items, probabilities, error_rate = self.belief(state)
+        order = np.argsort(-probabilities, kind="stable")
+        turns_left, step = state.turns_left, state.system_actions_taken
+        recommending = self.expected_turns(probabilities[order], turns_left, step=step, gain_weight=0.0)
+        asking = self.ask_cost(
+            items[order],
+            probabilities[order],
+            d.question,
+            error_rate,
+            self.dont_know_rate(state),
+            turns_left,
+            step,
+            gain_weight=0.0,
+        )
+        name = self._attribute_names[d.question]
+        turns = f"about {asking:.1f} turns to the item asking first, {recommending:.1f} recommending now"
+        if isinstance(d.action, Ask):
             return (
-                f"Asking about {name!r}: about {d.question_yes:.0%} of the belief says yes, so the answer "
-                f"splits the {d.candidates} possible items well; {mass}, and asking first is expected to "
-                f"need {d.turns_if_asking:.1f} turns against {d.turns_if_recommending:.1f} "
-                "by recommending now."
+                f"Asking about {name!r}: the answer is yes with probability {d.question_yes:.0%}, "
+                f"so it splits the {d.candidates} items not ruled out well; {mass}; {turns}."
             )
-        if isinstance(d.action, Recommend):
-            return f"Recommending: {mass} ({d.candidates} items still possible)."
-        return "Giving up: no item fits the answers."
+        if asking < recommending:
+            return (
+                f"Recommending: {mass}, and a success now is worth more than the turn the best question "
+                f"(about {name!r}) could save ({turns})."
+            )
+        return f"Recommending: {mass}; the best question, about {name!r}, is not worth a turn ({turns})."
 
     def describe(self) -> dict[str, Any]:
         return {name: float(w) for name, w in zip(FEATURES, self.prior_weights, strict=True)}

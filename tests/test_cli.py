@@ -176,3 +176,28 @@ def test_train_then_evaluate_reuses_the_saved_model(tmp_path: Path, data_dir: Pa
     )
     assert done.returncode == 0, done.stderr
     assert models[0].stat().st_mtime_ns == stamp  # loaded, not retrained
+
+
+def test_view_why_asks_the_policy_for_its_reasons(tmp_path: Path, data_dir: Path) -> None:
+    run = tmp_path / "run"
+    common = ("--data-dir", str(data_dir))
+    done = crs("evaluate", "--dataset", "lastfm_star", "--limit", "5", "--quiet", "--out", str(run), *common)
+    assert done.returncode == 0, done.stderr
+    view = crs("view", str(run), "--conversation", "0", "--conversation", "3", "--why", *common)
+    assert view.returncode == 0, view.stderr
+    lines = view.stdout.splitlines()
+    system_turns = [line for line in lines if "system t=" in line]
+    reasons = [line.strip() for line in lines if line.strip().startswith("why: ")]
+    assert system_turns and len(reasons) == len(system_turns)
+    assert all(r.startswith(("why: Asking about", "why: Recommending")) for r in reasons)
+
+
+def test_train_policy_reports_its_training(tmp_path: Path, data_dir: Path) -> None:
+    common = ("--data-dir", str(data_dir), "--cache-dir", str(tmp_path), "--quiet")
+    first = crs("train", "--dataset", "lastfm", "--policy", "belief", *common)
+    assert first.returncode == 0, first.stderr
+    assert "policy belief trained" in first.stdout
+    again = crs("train", "--dataset", "lastfm", "--policy", "belief", *common)
+    assert again.returncode == 0 and "policy belief loaded from the cache" in again.stdout
+    unknown = crs("train", "--dataset", "lastfm", "--policy", "nonsense", *common)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error:")

@@ -12,7 +12,27 @@ from pathlib import Path
 from typing import Any
 
 from crs.evaluation.metrics import Outcome
-from crs.types import TERMINATIONS, ItemId, Termination, UserId
+from crs.types import (
+    TERMINATIONS,
+    AcceptReply,
+    Answer,
+    AnswerReply,
+    Ask,
+    Catalog,
+    DialogueState,
+    GiveUp,
+    InformReply,
+    ItemId,
+    QuitReply,
+    Recommend,
+    RejectReply,
+    SystemAction,
+    Termination,
+    User,
+    UserId,
+    UserReply,
+    new_state,
+)
 
 
 @dataclass(frozen=True)
@@ -161,3 +181,40 @@ def read_transcripts(path: Path) -> Iterator[ConversationRecord]:
                 yield ConversationRecord.from_json(json.loads(line))
             except (ValueError, KeyError, TypeError) as error:
                 raise ValueError(f"{path}, line {number}: not a transcript record ({error})") from None
+
+
+def replay(record: ConversationRecord, catalog: Catalog, user: User, max_turns: int) -> Iterator[SystemTurn]:
+    """Rebuild a recorded conversation turn by turn: the state each system action was chosen in,
+    the action and the reply, so that a policy can be asked again why it acted as it did."""
+    from crs.tracker import update
+
+    state = new_state(user, max_turns)
+    for turn in record.turns:
+        if turn.actor == "user":
+            attributes = (catalog.attribute_index(turn.attribute),) if turn.attribute is not None else ()
+            state = update(state, None, InformReply(attributes) if attributes else QuitReply())
+            continue
+        action: SystemAction
+        reply: UserReply | None
+        if turn.act == "ask" and turn.attribute is not None:
+            action = Ask(catalog.attribute_index(turn.attribute))
+            reply = QuitReply() if turn.answer in (None, "quit") else AnswerReply(Answer(turn.answer))
+        elif turn.act == "recommend" and turn.items is not None:
+            items = tuple(catalog.item_index(item) for item in turn.items)
+            action = Recommend(items)
+            target = catalog.item_index(record.target_item)
+            reply = AcceptReply(target) if turn.accepted else RejectReply()
+        else:
+            action, reply = GiveUp(), None
+        yield SystemTurn(turn, state, action, reply)
+        if state.finished:
+            return
+        state = update(state, action, reply)
+
+
+@dataclass(frozen=True)
+class SystemTurn:
+    record: TurnRecord
+    state: DialogueState  # before the action
+    action: SystemAction
+    reply: UserReply | None
