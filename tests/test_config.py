@@ -49,5 +49,5 @@ def test_missing_file() -> None:
 
 
 def test_unknown_registry_name_lists_the_choices() -> None:
-    with pytest.raises(UnknownNameError, match="choose one of: max_entropy"):
+    with pytest.raises(UnknownNameError, match="choose one of: belief, max_entropy"):
         POLICIES.get("nope")
