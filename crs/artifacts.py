@@ -40,15 +40,16 @@ def save_arrays(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.nda
         raise
 
 
-def load_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and arrays of a file written by `save_arrays`; non-finite floats are refused."""
+def load_arrays(path: Path, what: str = "file") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of a file written by `save_arrays`; non-finite floats are refused.
+    `what` names the file in error messages ("BPR model")."""
     try:
         with np.load(path, allow_pickle=False) as data:
             meta: dict[str, Any] = json.loads(str(data["meta"]))
             arrays = {name: np.asarray(data[name]) for name in data.files if name != "meta"}
     except Exception as error:  # a truncated zip, bad JSON or a missing key all mean "unusable"
-        raise ArtifactError(f"{path}: not a readable file ({type(error).__name__}: {error})") from None
+        raise ArtifactError(f"{path}: not a readable {what} ({type(error).__name__}: {error})") from None
     for name, array in arrays.items():
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ArtifactError(f"{path}: array {name!r} holds non-finite values")
+            raise ArtifactError(f"{path}: not a readable {what} (array {name!r} holds non-finite values)")
     return meta, arrays

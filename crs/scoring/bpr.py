@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crs.artifacts import ArtifactError, load_arrays, save_arrays
 from crs.index import FloatArray, IntArray
 from crs.types import UserId
 
@@ -49,7 +48,7 @@ Progress = Callable[[int, float], None]
 INIT_SCALE = 0.1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(ArtifactError):
     """A saved model that cannot be used: unreadable, of another format, or trained on other data."""
 
 
@@ -268,49 +267,33 @@ class BprScorer:
 
     def save(self, path: Path) -> None:
         """Write atomically (temporary file, then rename): `path` never holds a half-written model."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT_VERSION, "config": asdict(self.config), "fingerprint": self.data_fingerprint}
-        # Any-typed: numpy's stubs would take a "allow_pickle" key among the arrays for the flag.
-        arrays: dict[str, Any] = {
-            "meta": np.array(json.dumps(meta)),
+        arrays = {
             "user_factors": self.user_factors,
             "item_factors": self.item_factors,
             "item_bias": self.item_bias,
         }
         if self.attribute_factors is not None:
             arrays["attribute_factors"] = self.attribute_factors
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)
-                file.flush()
-                os.fsync(file.fileno())  # a crash after the rename must not leave an empty model
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        save_arrays(path, meta, arrays)
 
     @classmethod
     def load(cls, path: Path, dataset: Dataset) -> BprScorer:
         """A saved model for `dataset`. Raises ModelFileError when the file is unreadable, of another
         format, or was trained on other data than `dataset` (its fingerprint does not match)."""
         try:
-            with np.load(path, allow_pickle=False) as data:
-                meta: dict[str, Any] = json.loads(str(data["meta"]))
-                arrays = {
-                    name: np.asarray(data[name], dtype=np.float64) for name in data.files if name != "meta"
-                }
-            if meta.get("format") != FORMAT_VERSION:
-                raise ModelFileError(
-                    f"{path}: model file format {meta.get('format')!r}, expected {FORMAT_VERSION}"
-                )
+            meta, raw = load_arrays(path, "BPR model")
+        except ArtifactError as error:
+            raise ModelFileError(str(error)) from None
+        if meta.get("format") != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path}: model file format {meta.get('format')!r}, expected {FORMAT_VERSION}"
+            )
+        try:
             config = BprConfig.from_mapping(meta["config"])
             stored = str(meta["fingerprint"])
-            if not all(np.isfinite(array).all() for array in arrays.values()):
-                raise ValueError("non-finite factors")
-        except ModelFileError:
-            raise
-        except Exception as error:  # a truncated zip, bad JSON or a missing key all mean "unusable"
+            arrays = {name: np.asarray(array, dtype=np.float64) for name, array in raw.items()}
+        except Exception as error:  # a missing key or a bad setting both mean "unusable"
             raise ModelFileError(
                 f"{path}: not a readable BPR model ({type(error).__name__}: {error})"
             ) from None
