@@ -19,11 +19,14 @@ Learning. Reward -1 per system action and, on failure, the turns left up to the 
 the return of a conversation is then minus its contribution to AT, the protocol's own cost.
 The policy is a one-hidden-layer MLP in numpy (a few microseconds per decision, no torch import)
 giving P(recommend); a second MLP of the same shape estimates the return as a baseline.
-REINFORCE with that baseline, advantages standardised per batch and an entropy bonus, is enough
-for a two-action problem with a 14-step horizon, and needs neither replay memory nor target
-networks. Episodes play the rule-based simulator on `tuning_pairs` (valid pairs that are never
-the 4,000 evaluation pairs); the test split is never read. Training data and every random choice
-come from `seed`, so the same settings give the same network, which `load_or_train` caches.
+REINFORCE with that baseline, advantages standardised per batch and an entropy bonus, suits a
+two-action problem with a 14-step horizon and needs neither replay memory nor target networks.
+Each batch serves `epochs` gradient steps under PPO's clipped probability ratio (the first step
+is plain REINFORCE): on held-out tuning pairs, 4 steps learn in 600 episodes what one step needs
+thousands for, and vary less from seed to seed. Episodes play the rule-based simulator on
+`tuning_pairs` (valid pairs that are never the 4,000 evaluation pairs); the test split is never
+read. Training data and every random choice come from `seed`, so the same settings give the
+same network, which `load_or_train` caches.
 
 Decisions are greedy (recommend when P >= 0.5) and so deterministic. Where the walk leaves no
 choice (few candidates, nothing worth asking, last turn) the network is not consulted. A dataset
@@ -42,7 +45,6 @@ import numpy as np
 from crs.index import FloatArray
 from crs.tracker import update
 from crs.types import Ask, DialogueState, GiveUp, Recommend, SystemAction, new_state
-from policy.base import binary_entropy, top_k
 from policy.learning import Trained, TrainingContext, load_or_train, tuning_pairs
 from policy.scpr_walk import ScprWalkPolicy
 from simulators.rule_based import RuleBasedUser, SimulatorOptions
@@ -57,6 +59,7 @@ TURN_SLOTS = 14  # one-hot turn positions; later turns share the last slot
 # Upper edges of SCPR-style candidate-count bins; counts up to `list_size` never reach the network.
 LENGTH_BINS = (20, 50, 100, 200, 500, 1000, 2000)
 TOP_QUESTIONS = 5
+PPO_CLIP = 0.2  # how far one batch may move a decision's probability, as a ratio
 Params = dict[str, FloatArray]
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -172,6 +175,7 @@ class ScprRlPolicy(ScprWalkPolicy):
         episodes: int = 4000,
         batch_episodes: int = 50,
         learning_rate: float = 0.01,
+        epochs: int = 4,
         entropy_bonus: float = 0.01,
         initial_recommend: float = 0.2,
         train_answer_noise: float = 0.0,
@@ -182,10 +186,10 @@ class ScprRlPolicy(ScprWalkPolicy):
         super().__init__(
             dataset, scorer, list_size, temperature, recommend_mass, rejected_penalty, through_friends
         )
-        if hidden < 1 or episodes < 0 or batch_episodes < 1:
+        if hidden < 1 or episodes < 0 or batch_episodes < 1 or epochs < 1:
             raise ValueError(
-                f"need hidden >= 1, episodes >= 0 and batch_episodes >= 1, got {hidden}, {episodes}, "
-                f"{batch_episodes}"
+                f"need hidden, batch_episodes and epochs >= 1 and episodes >= 0, got {hidden}, "
+                f"{batch_episodes}, {epochs}, {episodes}"
             )
         if not 0.0 < initial_recommend < 1.0:
             raise ValueError(f"initial_recommend must be in (0, 1), got {initial_recommend}")
@@ -193,6 +197,7 @@ class ScprRlPolicy(ScprWalkPolicy):
         self.episodes = episodes
         self.batch_episodes = batch_episodes
         self.learning_rate = learning_rate
+        self.epochs = epochs
         self.entropy_bonus = entropy_bonus
         self.initial_recommend = initial_recommend
         # Validated here, by SimulatorOptions, rather than after the cache lookup.
@@ -215,6 +220,8 @@ class ScprRlPolicy(ScprWalkPolicy):
             "episodes": episodes,
             "batch_episodes": batch_episodes,
             "learning_rate": learning_rate,
+            "epochs": epochs,
+            "ppo_clip": PPO_CLIP,
             "entropy_bonus": entropy_bonus,
             "initial_recommend": initial_recommend,
             "train_answer_noise": train_answer_noise,
@@ -237,34 +244,10 @@ class ScprRlPolicy(ScprWalkPolicy):
 
     def walk(self, state: DialogueState) -> WalkTurn:
         """`scpr_walk`'s turn without its threshold rule, plus the state features at a choice."""
-        candidates = self.index.filter(
-            required=state.accepted_attributes, excluded_items=self.excluded_items(state)
-        )
-        if len(candidates) == 0:
-            return WalkTurn(None)
-        values = self.candidate_scores(state, candidates)
-        full = np.full(self.index.n_items, -np.inf)
-        full[candidates] = values
-        recommendation = Recommend(top_k(candidates, full, self.list_size))
-        if len(candidates) <= self.list_size or self.is_last_action(state):
-            return WalkTurn(recommendation)
-        weights = np.exp((values - values.max()) / self.temperature)
-        weights /= weights.sum()
-        reachable = self.graph.reachable_attributes(
-            state.accepted_attributes,
-            candidates,
-            state.user.id,
-            through_friends=self.through_friends,
-            exclude=state.asked_attributes,
-        )
-        if len(reachable) == 0:
-            return WalkTurn(recommendation)
-        entropy = binary_entropy(self.index.attribute_counts(candidates, weights)[reachable])
-        best = int(np.argmax(entropy))
-        if entropy[best] <= 1e-12:
-            return WalkTurn(recommendation)
-        features = self.features(state, weights, entropy)
-        return WalkTurn(recommendation, Ask(int(reachable[best])), features)
+        step = self.walk_step(state)
+        if step.question is None or step.weights is None or step.entropy is None:
+            return WalkTurn(step.recommendation)
+        return WalkTurn(step.recommendation, step.question, self.features(state, step.weights, step.entropy))
 
     def features(self, state: DialogueState, weights: FloatArray, entropy: FloatArray) -> FloatArray:
         """The network's input (`FEATURE_NAMES`) for a turn with a choice to make."""
@@ -424,14 +407,25 @@ class ScprRlPolicy(ScprWalkPolicy):
         returns: FloatArray,
     ) -> None:
         n = len(x)
-        baseline, value_hidden = _forward(params, "value", x)
+        baseline, _ = _forward(params, "value", x)
         advantage = returns - baseline
         spread = advantage.std()
         # Standardised advantages keep the step size independent of the dataset's typical return.
         scaled = (advantage - advantage.mean()) / spread if spread > 1e-8 else advantage
-        logits, policy_hidden = _forward(params, "policy", x)
-        p = _sigmoid(logits)
-        # d/dlogit of log pi(a): a - p for a Bernoulli; of the entropy: -logit * p * (1 - p).
-        d_logits = (scaled * (actions - p) - self.entropy_bonus * logits * p * (1.0 - p)) / n
-        policy_opt.ascend(params, _backward(params, "policy", x, policy_hidden, d_logits))
-        value_opt.ascend(params, _backward(params, "value", x, value_hidden, advantage / n))
+        old_logits, _ = _forward(params, "policy", x)
+        old_p = _sigmoid(old_logits)
+        old_taken = np.where(actions > 0.5, old_p, 1.0 - old_p)
+        for _ in range(self.epochs):
+            logits, policy_hidden = _forward(params, "policy", x)
+            p = _sigmoid(logits)
+            ratio = np.where(actions > 0.5, p, 1.0 - p) / old_taken
+            # PPO's clipped surrogate: no gradient once the ratio has moved past the clip in the
+            # advantage's direction. The first epoch has ratio 1: plain REINFORCE with baseline.
+            active = ~(((scaled > 0) & (ratio > 1.0 + PPO_CLIP)) | ((scaled < 0) & (ratio < 1.0 - PPO_CLIP)))
+            # d/dlogit of pi(a)/pi_old(a): ratio * (a - p); of the Bernoulli entropy: -logit * p * (1 - p).
+            d_logits = (
+                active * scaled * ratio * (actions - p) - self.entropy_bonus * logits * p * (1.0 - p)
+            ) / n
+            policy_opt.ascend(params, _backward(params, "policy", x, policy_hidden, d_logits))
+            values, value_hidden = _forward(params, "value", x)
+            value_opt.ascend(params, _backward(params, "value", x, value_hidden, (returns - values) / n))

@@ -13,6 +13,7 @@ candidates' weight, or on the last turn.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,22 +64,21 @@ class ScprWalkPolicy(PolicyBase):
             values = values - self.rejected_penalty * np.bincount(owners[hits], minlength=len(candidates))
         return values
 
-    def act(self, state: DialogueState, rng: np.random.Generator) -> SystemAction:
+    def walk_step(self, state: DialogueState) -> WalkStep:
+        """One turn of the walk before the ask/recommend decision: the list, the best question."""
         candidates = self.index.filter(
             required=state.accepted_attributes, excluded_items=self.excluded_items(state)
         )
         if len(candidates) == 0:
-            return GiveUp()
+            return WalkStep(None)
         values = self.candidate_scores(state, candidates)
         full = np.full(self.index.n_items, -np.inf)
         full[candidates] = values
         recommendation = Recommend(top_k(candidates, full, self.list_size))
         if len(candidates) <= self.list_size or self.is_last_action(state):
-            return recommendation
+            return WalkStep(recommendation)
         weights = np.exp((values - values.max()) / self.temperature)
         weights /= weights.sum()
-        if np.sort(weights)[-self.list_size :].sum() >= self.recommend_mass:
-            return recommendation
         reachable = self.graph.reachable_attributes(
             state.accepted_attributes,
             candidates,
@@ -87,10 +87,30 @@ class ScprWalkPolicy(PolicyBase):
             exclude=state.asked_attributes,
         )
         if len(reachable) == 0:
-            return recommendation
-        share = self.index.attribute_counts(candidates, weights)[reachable]
-        entropy = binary_entropy(share)
+            return WalkStep(recommendation, weights=weights)
+        entropy = binary_entropy(self.index.attribute_counts(candidates, weights)[reachable])
         best = int(np.argmax(entropy))
         if entropy[best] <= 1e-12:
-            return recommendation
-        return Ask(int(reachable[best]))
+            return WalkStep(recommendation, weights=weights)
+        return WalkStep(recommendation, Ask(int(reachable[best])), weights, entropy)
+
+    def act(self, state: DialogueState, rng: np.random.Generator) -> SystemAction:
+        step = self.walk_step(state)
+        if step.recommendation is None:
+            return GiveUp()
+        if step.question is None or step.weights is None:
+            return step.recommendation
+        if np.sort(step.weights)[-self.list_size :].sum() >= self.recommend_mass:
+            return step.recommendation
+        return step.question
+
+
+@dataclass(frozen=True)
+class WalkStep:
+    """The walk's view of a turn. `question` is None when recommending is the only sensible action,
+    `recommendation` None when no candidate is left (give up)."""
+
+    recommendation: Recommend | None
+    question: Ask | None = None
+    weights: FloatArray | None = None  # softmax weight of each candidate
+    entropy: FloatArray | None = None  # weighted entropy of each reachable attribute

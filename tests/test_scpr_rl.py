@@ -17,13 +17,27 @@ from policy.learning import TrainingContext
 from policy.scpr_rl import FEATURE_NAMES, N_FEATURES, ScprRlPolicy, WalkTurn
 from policy.scpr_walk import ScprWalkPolicy
 
-# A few hundred episodes: seconds per dataset, and already far from the untrained network.
-BUDGET = {"episodes": 600, "batch_episodes": 25}
+# A few hundred episodes: seconds per dataset, and already clearly better than a fixed switch.
+EPISODES = 600
+BATCH = 25
 
 
-def _policy(dataset: Dataset, cache: Path, **params: object) -> ScprRlPolicy:
-    return ScprRlPolicy(
-        dataset, PopularityScorer(dataset), training=TrainingContext(cache), **{**BUDGET, **params}
+def _policy(
+    dataset: Dataset,
+    cache: Path | TrainingContext,
+    cls: type[ScprRlPolicy] = ScprRlPolicy,
+    episodes: int = EPISODES,
+    recommend_mass: float = 0.9,
+    seed: int = 0,
+) -> ScprRlPolicy:
+    return cls(
+        dataset,
+        PopularityScorer(dataset),
+        recommend_mass=recommend_mass,
+        episodes=episodes,
+        batch_episodes=BATCH,
+        seed=seed,
+        training=cache if isinstance(cache, TrainingContext) else TrainingContext(cache),
     )
 
 
@@ -43,22 +57,21 @@ def test_conforms(dataset_name: str, cache: Path, request: pytest.FixtureRequest
 def test_training_is_cached_and_reproducible(lastfm: Dataset, tmp_path: Path) -> None:
     stages: list[float] = []
     context = TrainingContext(tmp_path, progress=lambda stage, fraction: stages.append(fraction))
-    first = ScprRlPolicy(lastfm, PopularityScorer(lastfm), training=context, **BUDGET)
+    first = _policy(lastfm, context, episodes=200)
     assert not first.trained.loaded and first.learned_decisions > 0
-    assert stages[-1] == 1.0 and stages == sorted(stages)
+    assert stages[0] == 0.0 and stages[-1] == 1.0 and stages == sorted(stages)
 
-    again = ScprRlPolicy(lastfm, PopularityScorer(lastfm), training=TrainingContext(tmp_path), **BUDGET)
+    again = _policy(lastfm, tmp_path, episodes=200)
     assert again.trained.loaded and again.trained.train_seconds == first.trained.train_seconds
     assert again.params.keys() == first.params.keys()
     assert all(np.array_equal(again.params[k], first.params[k]) for k in first.params)
 
-    # Same seed, fresh training: the same network. Another seed: another network.
-    retrained = ScprRlPolicy(
-        lastfm, PopularityScorer(lastfm), training=TrainingContext(tmp_path, retrain=True), **BUDGET
-    )
+    # Same seed, fresh training: the same network. Another seed: another network, in another file.
+    retrained = _policy(lastfm, TrainingContext(tmp_path, retrain=True), episodes=200)
+    assert not retrained.trained.loaded
     assert all(np.array_equal(retrained.params[k], first.params[k]) for k in first.params)
-    other = ScprRlPolicy(lastfm, PopularityScorer(lastfm), training=TrainingContext(tmp_path), seed=1, **BUDGET)
-    assert not other.trained.loaded
+    other = _policy(lastfm, tmp_path, episodes=200, seed=1)
+    assert not other.trained.loaded and other.trained.path != first.trained.path
     assert not np.array_equal(other.params["policy_w1"], first.params["policy_w1"])
 
 
@@ -85,22 +98,22 @@ class _AlwaysRecommend(ScprRlPolicy):
         return True
 
 
-def test_learned_switch_beats_fixed_ones(lastfm_star: Dataset, cache: Path) -> None:
-    # The first 300 evaluation pairs: never trained on, so this is out of sample.
-    spec = RunSpec(dataset="lastfm_star", policy="scpr_rl", policy_params=BUDGET, limit=300)
-    learned = build_policy(spec, lastfm_star, cache, training=TrainingContext(cache))
+def test_learned_switch_beats_fixed_ones(lastfm: Dataset, cache: Path) -> None:
+    # The first 300 evaluation pairs: never trained on, so this is out of sample. Built the way
+    # `crs evaluate` builds it, which must hand the policy its training context.
+    params = {"episodes": EPISODES, "batch_episodes": BATCH}
+    spec = RunSpec(dataset="lastfm", policy="scpr_rl", policy_params=params, limit=300)
+    learned = build_policy(spec, lastfm, cache, training=TrainingContext(cache))
     assert isinstance(learned, ScprRlPolicy)
     turns = {
-        name: evaluate(spec, lastfm_star, policy).metrics.average_turns
+        name: evaluate(spec, lastfm, policy).metrics.average_turns
         for name, policy in [
             ("learned", learned),
-            ("always ask", _AlwaysAsk(lastfm_star, learned.scorer, training=TrainingContext(cache), **BUDGET)),
-            (
-                "always recommend",
-                _AlwaysRecommend(lastfm_star, learned.scorer, training=TrainingContext(cache), **BUDGET),
-            ),
+            ("always ask", _policy(lastfm, cache, _AlwaysAsk)),
+            ("always recommend", _policy(lastfm, cache, _AlwaysRecommend)),
         ]
     }
+    # Measured with seeds 0-4: 12.2 to 12.7 turns against 14.0 for either fixed switch.
     assert turns["learned"] < min(turns["always ask"], turns["always recommend"]) - 0.5, turns
 
 
