@@ -141,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cache-dir", help="where the model is saved (default: ~/.cache/crs)")
     train.add_argument("--quiet", action="store_true")
 
+    chat = commands.add_parser("chat", help="chat in the browser (Gradio, on 127.0.0.1)")
+    _add_data_flags(chat)
+    chat.add_argument("--dataset", default=None, help="catalog to chat about (default: movielens)")
+    chat.add_argument("--policy", help=f"one of: {', '.join(POLICIES.names())} (default: belief)")
+    chat.add_argument("--port", type=_positive_int, help="port (default: the first free one from 7860)")
+    chat.add_argument("--cache-dir", help="where trained models are kept (default: ~/.cache/crs)")
+
     data = commands.add_parser("data", help="inspect and validate datasets")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
     validate = data_commands.add_parser("validate", help="check a catalog folder or a named dataset")
@@ -458,6 +465,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no phoning home
+    from ui.app import build_bot, launch
+
+    config = load_config(
+        args.config,
+        {
+            "data.dir": args.data_dir,
+            "chat.dataset": args.dataset,
+            "chat.policy": args.policy,
+            "paths.cache_dir": args.cache_dir,
+        },
+    )
+    chat = config["chat"]
+    cache = config["paths"]["cache_dir"]
+    started = time.perf_counter()
+    try:
+        bot = build_bot(
+            chat["dataset"],
+            config["data"]["dir"] or None,
+            chat["policy"],
+            config["policy"].get(chat["policy"], {}),
+            Path(cache) if cache else None,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    demo = launch(bot, "127.0.0.1", args.port or chat["port"] or None, block=False)
+    seconds = time.perf_counter() - started
+    print(f"crs chat ({bot.dataset.name}, policy {chat['policy']}) ready in {seconds:.1f} s")
+    print(f"open {demo.local_url} in a browser; Ctrl+C stops", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "validate":
         from crs.data.validate import format_report, validate_path
@@ -496,6 +542,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "view": cmd_view,
     "train": cmd_train,
+    "chat": cmd_chat,
     "data": cmd_data,
     "policies": cmd_policies,
 }

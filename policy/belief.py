@@ -100,6 +100,7 @@ class BeliefPolicy(PolicyBase):
         dont_know_prior: float = 0.05,
         dont_know_strength: float = 4.0,
         prior_weight: float = 1.0,
+        cold_user_popularity: float = 1.0,
         use_prior: bool = True,
         prior_l2: float = 0.001,
         prior_seed: int = 0,
@@ -133,6 +134,7 @@ class BeliefPolicy(PolicyBase):
         self.dont_know_prior = dont_know_prior
         self.dont_know_strength = dont_know_strength
         self.prior_weight = prior_weight
+        self.cold_user_popularity = cold_user_popularity
         self.features = PriorFeatures(dataset, scorer)
         self.trained: Trained | None = None
         if use_prior:
@@ -174,10 +176,17 @@ class BeliefPolicy(PolicyBase):
     # --- belief ---------------------------------------------------------------------------------
 
     def prior_logits(self, user_id: UserId) -> FloatArray:
-        """log prior(i | user) up to a constant; the user's training items at -inf."""
+        """log prior(i | user) up to a constant; the user's training items at -inf.
+
+        The fitted prior describes users with a history: for them popular items are *less* likely
+        to be what they look for (they know them already). A user without any history (a visitor
+        of the chat) is the opposite case, and gets `cold_user_popularity` x log popularity."""
         if self._prior_logits is None or self._prior_user != user_id:
-            logits = self.prior_weight * (self.features.matrix(user_id) @ self.prior_weights)
             _, seen = self.user_context(user_id)
+            if len(seen) == 0:
+                logits = self.cold_user_popularity * np.log1p(self.dataset.popularity)
+            else:
+                logits = self.prior_weight * (self.features.matrix(user_id) @ self.prior_weights)
             logits[seen] = -np.inf
             self._prior_user, self._prior_logits = user_id, logits
         return self._prior_logits

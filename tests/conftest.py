@@ -12,6 +12,9 @@ from crs.data import Dataset, load_dataset
 from crs.data.location import resolve_data_dir
 from crs.types import Attribute, Catalog, Interactions, Item, User
 
+# Before any test imports gradio: no usage reports from the test machine.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
 TINY_ATTRIBUTES = ("rock", "jazz", "80s", "90s", "live")
 
 

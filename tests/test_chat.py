@@ -1,0 +1,190 @@
+"""The chat: whole conversations in words and clicks, hostile input, per-session state, and the
+Gradio app end to end through gradio_client."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crs.data import Dataset
+from crs.evaluation.records import ConversationRecord
+from crs.types import Ask, Recommend
+from ui.app import build_bot, build_demo, click
+from ui.session import ChatBot, ChatSession
+
+
+@pytest.fixture(scope="module")
+def movie_bot(data_dir: Path) -> ChatBot:
+    return build_bot("movielens", str(data_dir))
+
+
+def talk_until_recommendation(bot: ChatBot, session: ChatSession, opening: str) -> ChatSession:
+    session = bot.handle_text(session, opening)
+    answers = ["yes", "no", "don't care", "sure", "nope"]
+    for turn in range(12):
+        if isinstance(session.pending, Recommend):
+            return session
+        assert isinstance(session.pending, Ask), session.messages[-1]
+        session = bot.handle_text(session, answers[turn % len(answers)])
+    raise AssertionError("no recommendation within 12 answers")
+
+
+@pytest.mark.parametrize(
+    "dataset, opening",
+    [("movielens", "a funny movie from the 90s, no horror"), ("lastfm_star", "I'm into jazz")],
+)
+def test_a_conversation_in_words_reaches_a_recommendation(
+    dataset: str, opening: str, data_dir: Path, movie_bot: ChatBot
+) -> None:
+    bot = movie_bot if dataset == "movielens" else build_bot(dataset, str(data_dir))
+    session = talk_until_recommendation(bot, bot.start(), opening)
+    assert isinstance(session.pending, Recommend)
+    assert session.state.accepted_attributes, "the opening was understood"
+    shown = session.pending.items
+    session = bot.handle_text(session, "the second one")
+    assert session.accepted_item == shown[1] and session.finished
+    record = ConversationRecord.from_json(json.loads(bot.transcript_jsonl(session)))
+    assert record.success and record.target_item == bot.catalog.items[shown[1]].id
+    assert record.turns[0].actor == "user" and any(t.act == "recommend" for t in record.turns)
+
+
+def test_clicks_and_rejections(movie_bot: ChatBot) -> None:
+    session = movie_bot.handle_text(movie_bot.start(), "an animated movie for kids")
+    for _ in range(12):
+        if isinstance(session.pending, Recommend):
+            break
+        session = click(movie_bot, session, "answer:yes")
+    assert isinstance(session.pending, Recommend)
+    first = session.pending.items
+    session = click(movie_bot, session, "reject")
+    assert not session.finished
+    while not isinstance(session.pending, Recommend):
+        session = click(movie_bot, session, "answer:dont_know")
+    assert not set(first) & set(session.pending.items), "a rejected item came back"
+    item = session.pending.items[0]
+    assert click(movie_bot, session, f"accept:{item}").accepted_item == item
+    assert click(movie_bot, session, "nonsense:1") == session  # an unknown button changes nothing
+
+
+def test_a_preference_can_be_removed(movie_bot: ChatBot) -> None:
+    session = movie_bot.handle_text(movie_bot.start(), "a comedy, but no horror")
+    horror = next(a.index for a in movie_bot.catalog.attributes if a.name == "Horror")
+    assert horror in session.state.rejected_attributes
+    session = movie_bot.remove_constraint(session, horror)
+    assert horror not in session.state.rejected_attributes
+    assert any("Forgot" in m.text for m in session.messages)
+
+
+HOSTILE = [
+    "",
+    "   ",
+    "🙂🎬🍿",
+    "<script>alert('x')</script>",
+    "<img src=x onerror=alert(1)>",
+    "\x00\x01\x1b[31m\x7f",
+    "a" * 100_000,
+    "comedy " * 20_000,
+    "?" * 500,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input_gets_a_reply(movie_bot: ChatBot, text: str) -> None:
+    for session in (movie_bot.start(), movie_bot.handle_text(movie_bot.start(), "a comedy")):
+        after = movie_bot.handle_text(session, text)
+        assert after.messages[-1].role == "assistant" and after.messages[-1].text
+        assert len(after.messages[-2].text) <= 2_010  # the echo of a huge message is cut
+
+
+# --- the Gradio app ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_url(movie_bot: ChatBot) -> Iterator[str]:
+    demo = build_demo(movie_bot)
+    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
+    try:
+        yield str(demo.local_url)
+    finally:
+        demo.close()
+
+
+def messages_text(chat: list[dict[str, object]]) -> list[str]:
+    out = []
+    for message in chat:
+        content = message["content"]
+        if isinstance(content, list):
+            out.append(" ".join(str(part.get("text", "")) for part in content if isinstance(part, dict)))
+        else:
+            out.append(str(content))
+    return out
+
+
+def test_gradio_client_conversation(app_url: str) -> None:
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    client.predict(api_name="/start")
+    chat, panel, _, _ = client.predict("a funny movie from the 90s", api_name="/respond")
+    assert "funny" in panel and "1990s" in panel
+    for answer in ["yes", "no", "yes", "no", "yes", "no", "yes", "no"]:
+        if "How about" in messages_text(chat)[-1] or any("How about" in t for t in messages_text(chat)[-2:]):
+            break
+        chat, panel, _, _ = client.predict(answer, api_name="/respond")
+    assert any("How about" in t for t in messages_text(chat)), messages_text(chat)[-3:]
+    chat, panel, _, _ = client.predict("the first one", api_name="/respond")
+    assert "Your pick" in panel
+    path = client.predict(api_name="/download")
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert record["success"] and record["dataset"] == "movielens"
+
+
+def test_twenty_sessions_do_not_cross_talk(app_url: str, movie_bot: ChatBot) -> None:
+    from gradio_client import Client
+
+    genres = [a.name for a in movie_bot.catalog.attributes if a.group == "genre"][:20]
+    panels: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def converse(genre: str) -> None:
+        try:
+            client = Client(app_url, verbose=False)
+            client.predict(api_name="/start")
+            client.predict(f"I'd like {genre.lower()}", api_name="/respond")
+            _, panel, _, _ = client.predict("no", api_name="/respond")
+            panels[genre] = panel
+        except BaseException as error:  # collected: a thread's failure must fail the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=converse, args=(g,)) for g in genres]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors[:3]
+    assert len(panels) == len(genres)
+    for genre, panel in panels.items():
+        liked = panel.split("**You like:**")[1].split("\n")[0]
+        others = [g for g in genres if g != genre and g.lower() not in genre.lower()]
+        assert not any(other in liked.split(", ") for other in others), (genre, liked)
+
+
+def test_the_chat_command_refuses_bad_input(tmp_path: Path, data_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "crs", "chat", "--dataset", "nope", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("error:")
+
+
+def test_other_datasets_load(lastfm_star: Dataset) -> None:
+    assert lastfm_star.catalog.n_items > 0

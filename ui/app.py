@@ -1,0 +1,187 @@
+"""The browser chat: a Gradio page around `ui.session.ChatBot`.
+
+Every browser tab gets its own `ChatSession` in a `gr.State`; the `ChatBot` (catalog, policy,
+language understanding) is shared read-only. Handlers are plain functions of (session, input) ->
+(session, outputs), so they are the same whether a person clicks in a browser or a test calls them
+through gradio_client.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from crs.types import AcceptReply, Answer, AnswerReply, Ask, Recommend, RejectReply
+from ui.session import ChatBot, ChatSession
+
+MAX_MESSAGE_CHARACTERS = 100_000  # longer input is cut (the understanding reads far less anyway)
+TITLE = "crs: find something you will like"
+
+
+def render(bot: ChatBot, session: ChatSession) -> list[dict[str, Any]]:
+    """The chat as Gradio message dicts: answer buttons under a question, one per item under a list,
+    and the policy's reasons folded under each of its messages."""
+    out: list[dict[str, Any]] = []
+    last_assistant = max((i for i, m in enumerate(session.messages) if m.role == "assistant"), default=-1)
+    for position, message in enumerate(session.messages):
+        entry: dict[str, Any] = {"role": message.role, "content": message.text}
+        if position == last_assistant and not session.finished:
+            entry["options"] = options(bot, session)
+        out.append(entry)
+        if message.why:
+            out.append({"role": "assistant", "content": message.why, "metadata": {"title": "Why?"}})
+    return out
+
+
+def options(bot: ChatBot, session: ChatSession) -> list[dict[str, str]]:
+    pending = session.pending
+    if isinstance(pending, Ask):
+        return [
+            {"label": "Yes", "value": "answer:yes"},
+            {"label": "No", "value": "answer:no"},
+            {"label": "Don't care", "value": "answer:dont_know"},
+        ]
+    if isinstance(pending, Recommend):
+        choices = [
+            {"label": f"{rank}. {bot.catalog.items[item].title}", "value": f"accept:{item}"}
+            for rank, item in enumerate(pending.items, 1)
+        ]
+        return choices + [{"label": "None of these", "value": "reject"}]
+    return []
+
+
+def side_panel(bot: ChatBot, session: ChatSession) -> str:
+    state = session.state
+    names = [a.name for a in bot.catalog.attributes]
+    liked = ", ".join(names[a] for a in state.accepted_attributes) or "nothing yet"
+    disliked = ", ".join(names[a] for a in state.rejected_attributes) or "nothing yet"
+    lines = [
+        "### What I understood",
+        f"**You like:** {liked}",
+        f"**You don't want:** {disliked}",
+        f"**Turns so far:** {state.turn}",
+    ]
+    belief = getattr(bot.policy, "belief", None)
+    if belief is not None and state.history:
+        items, _, _ = belief(state)
+        lines.append(f"**Items still in play:** {len(items)}")
+    if session.accepted_item is not None:
+        lines.append(f"**Your pick:** {bot.catalog.items[session.accepted_item].title}")
+    return "\n\n".join(lines)
+
+
+def constraints(bot: ChatBot, session: ChatSession) -> list[tuple[str, int]]:
+    names = [a.name for a in bot.catalog.attributes]
+    state = session.state
+    return [(f"like: {names[a]}", a) for a in state.accepted_attributes] + [
+        (f"not: {names[a]}", a) for a in state.rejected_attributes
+    ]
+
+
+def build_bot(
+    dataset_name: str = "movielens",
+    data_dir: str | None = None,
+    policy_name: str = "belief",
+    policy_params: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+) -> ChatBot:
+    """Everything a chat needs for one catalog: the dataset, a trained policy, the reader."""
+    from crs.data import load_dataset
+    from crs.evaluation.runner import RunSpec, build_policy
+    from crs.language.understanding import Understander
+    from knowledge_graph import AttributeGraph
+
+    dataset = load_dataset(dataset_name, data_dir)
+    spec = RunSpec(dataset=dataset_name, policy=policy_name, policy_params=policy_params or {}, scorer="bpr")
+    policy = build_policy(spec, dataset, cache_dir)
+    return ChatBot(dataset, policy, Understander(dataset.catalog), AttributeGraph(dataset))
+
+
+def build_demo(bot: ChatBot) -> gr.Blocks:
+    def outputs(session: ChatSession) -> tuple[Any, ...]:
+        return (
+            session,
+            render(bot, session),
+            side_panel(bot, session),
+            gr.Dropdown(choices=constraints(bot, session), value=None),
+        )
+
+    def start() -> tuple[Any, ...]:
+        return outputs(bot.start())
+
+    def respond(text: str, session: ChatSession | None) -> tuple[Any, ...]:
+        session = session or bot.start()
+        text = (text or "")[:MAX_MESSAGE_CHARACTERS]
+        if not text.strip():
+            return (*outputs(session), "")
+        return (*outputs(bot.handle_text(session, text)), "")
+
+    def choose(session: ChatSession | None, event: gr.SelectData) -> tuple[Any, ...]:
+        session = session or bot.start()
+        value = str(event.value.get("value") if isinstance(event.value, dict) else event.value)
+        return outputs(click(bot, session, value))
+
+    def remove(attribute: int | None, session: ChatSession | None) -> tuple[Any, ...]:
+        session = session or bot.start()
+        if attribute is None:
+            return outputs(session)
+        return outputs(bot.remove_constraint(session, int(attribute)))
+
+    def download(session: ChatSession | None) -> str:
+        session = session or bot.start()
+        folder = Path(tempfile.mkdtemp(prefix="crs-chat-"))
+        path = folder / "transcript.jsonl"
+        path.write_text(bot.transcript_jsonl(session), encoding="utf-8")
+        return str(path)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        session = gr.State()
+        gr.Markdown(f"## {TITLE}\nCatalog: **{bot.dataset.name}**, {bot.catalog.n_items:,} items.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(height=560, label="Chat", elem_id="chat")
+                text = gr.Textbox(
+                    placeholder="Say what you like, answer, or pick from the list…",
+                    show_label=False,
+                    elem_id="message",
+                )
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="send")
+                    restart = gr.Button("Restart", elem_id="restart")
+                    save = gr.Button("Save transcript", elem_id="save")
+                transcript = gr.File(label="Transcript (JSONL, the evaluation format)", visible=True)
+            with gr.Column(scale=1):
+                panel = gr.Markdown(elem_id="understood")
+                constraint = gr.Dropdown(label="Remove a preference", choices=[], elem_id="constraint")
+                forget = gr.Button("Remove", elem_id="remove")
+        shared = [session, chat, panel, constraint]
+        demo.load(start, None, shared, api_name="start")
+        send.click(respond, [text, session], [*shared, text], api_name="respond")
+        text.submit(respond, [text, session], [*shared, text])
+        chat.option_select(choose, [session], shared)
+        restart.click(start, None, shared, api_name="restart")
+        forget.click(remove, [constraint, session], shared, api_name="remove")
+        save.click(download, [session], [transcript], api_name="download")
+    return demo
+
+
+def click(bot: ChatBot, session: ChatSession, value: str) -> ChatSession:
+    """A button under the last message: "answer:yes|no|dont_know", "accept:<item>" or "reject"."""
+    kind, _, argument = value.partition(":")
+    if kind == "answer" and argument in {a.value for a in Answer}:
+        return bot.handle_reply(session, AnswerReply(Answer(argument)))
+    if kind == "accept" and argument.isdigit():
+        return bot.handle_reply(session, AcceptReply(int(argument)))
+    if kind == "reject":
+        return bot.handle_reply(session, RejectReply())
+    return session
+
+
+def launch(bot: ChatBot, host: str = "127.0.0.1", port: int | None = None, block: bool = True) -> Any:
+    """Serve the chat on `host` (local only by default; never shared publicly)."""
+    demo = build_demo(bot)
+    demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True)
+    return demo

@@ -1,0 +1,314 @@
+"""One person's chat with the recommender, independent of any web framework.
+
+`ChatBot` holds what every session shares (catalog, policy, language understanding, the attribute
+graph); `ChatSession` is one person's conversation: an immutable value that every handler takes in
+and gives back, so the web app keeps it in per-browser state and two people never share anything.
+
+A message goes: text -> dialogue acts (`crs.language`) -> one tracker reply -> the policy's next
+action -> words. Buttons skip the first step: they produce the reply directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from crs.tracker import update
+from crs.types import (
+    AcceptReply,
+    Answer,
+    AnswerReply,
+    Ask,
+    DialogueState,
+    GiveUp,
+    InformReply,
+    QuitReply,
+    Recommend,
+    RejectReply,
+    SystemAction,
+    User,
+    UserReply,
+    new_state,
+)
+
+if TYPE_CHECKING:
+    from crs.data import Dataset
+    from crs.engine import Policy
+    from crs.language.understanding import Understander
+    from knowledge_graph import AttributeGraph
+
+Role = Literal["user", "assistant"]
+# A person may take longer than the simulated protocol's 15 turns; the policy still plans with it.
+CHAT_MAX_TURNS = 40
+WEB_USER = "web"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    text: str
+    why: str | None = None  # an explanation shown folded under the message
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    """Everything about one conversation; replaced, never modified."""
+
+    state: DialogueState
+    pending: SystemAction | None = None  # the system's last action, awaiting the user's reply
+    messages: tuple[ChatMessage, ...] = ()
+    seed: int = 0
+    accepted_item: int | None = None
+    transcript: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    def say(self, role: Role, text: str, why: str | None = None) -> ChatSession:
+        return replace(self, messages=self.messages + (ChatMessage(role, text, why),))
+
+
+class ChatBot:
+    """Shared, read-only machinery of the chat; all per-person state is in `ChatSession`."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        policy: Policy,
+        understander: Understander,
+        graph: AttributeGraph | None = None,
+        max_turns: int = CHAT_MAX_TURNS,
+    ) -> None:
+        self.dataset = dataset
+        self.catalog = dataset.catalog
+        self.policy = policy
+        self.understander = understander
+        self.graph = graph
+        self.max_turns = max_turns
+        self._item_attributes = {item.index: item.attributes for item in self.catalog.items}
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def start(self, seed: int = 0) -> ChatSession:
+        state = new_state(User(WEB_USER), self.max_turns)
+        session = ChatSession(state=state, seed=seed)
+        return session.say("assistant", self.greeting())
+
+    def greeting(self) -> str:
+        examples = [a.name for a in self.catalog.attributes[:3]]
+        return (
+            "Hi! Tell me what you are in the mood for, in your own words "
+            f'(for example: "something {examples[0].lower()}", "like {self.catalog.items[0].title}", '
+            '"no horror"), and I will find it in a few questions. Type "help" at any time.'
+        )
+
+    # --- handling the user ------------------------------------------------------------------
+
+    def handle_text(self, session: ChatSession, text: str) -> ChatSession:
+        from crs.language.acts import Help, Restart, to_user_reply
+
+        shown = text if len(text) <= 2000 else text[:2000] + " …"
+        session = session.say("user", shown)
+        understanding = self.understander.understand(text, session.pending)
+        if understanding.of_type(Restart):
+            return self.start(session.seed + 1)
+        if understanding.of_type(Help):
+            return session.say("assistant", self.help_text(session))
+        if understanding.clarify:
+            return session.say("assistant", understanding.clarify)
+        reply = to_user_reply(understanding, self._item_attributes)
+        if reply is None:
+            return session.say("assistant", self.not_understood(session))
+        return self.handle_reply(session, reply, from_text=True)
+
+    def handle_reply(self, session: ChatSession, reply: UserReply, from_text: bool = False) -> ChatSession:
+        """Apply one reply (from text or a button) and let the policy act on the new state."""
+        if session.finished:
+            return session.say("assistant", "We are done here: press Restart to look for something else.")
+        if not from_text:
+            session = session.say("user", self.describe_reply(session, reply))
+        pending = session.pending
+        if isinstance(reply, QuitReply):
+            state = update(session.state, pending, reply)
+            return replace(session, state=state, pending=None).say("assistant", "Alright, bye for now!")
+        if pending is None and not isinstance(reply, InformReply):
+            return session.say(
+                "assistant", "Tell me first what you are looking for: a genre, a mood, a title you like."
+            )
+        if isinstance(reply, AnswerReply) and not isinstance(pending, Ask):
+            return session.say(
+                "assistant", "Sorry, which item do you mean? Click one, or tell me what to change."
+            )
+        if isinstance(reply, AcceptReply):
+            if not isinstance(pending, Recommend) or reply.item not in pending.items:
+                return session.say("assistant", "That one was not in the list: pick one of the shown items.")
+            state = update(session.state, pending, reply)
+            title = self.catalog.items[reply.item].title
+            session = replace(session, state=state, pending=None, accepted_item=reply.item)
+            return session.say(
+                "assistant", f"Great choice: {title}. Enjoy! Press Restart to look for something else."
+            )
+        if isinstance(reply, RejectReply) and not isinstance(pending, Recommend):
+            return session.say(
+                "assistant", "Nothing is on the table yet: tell me what you would like instead."
+            )
+        state = update(session.state, pending, reply)
+        session = replace(session, state=state, pending=None)
+        return self.next_action(session)
+
+    def remove_constraint(self, session: ChatSession, attribute: int) -> ChatSession:
+        """Forget one understood preference (liked or disliked attribute) and re-plan."""
+        state = session.state
+        if attribute not in state.accepted_attributes and attribute not in state.rejected_attributes:
+            return session
+        state = state.evolve(
+            accepted_attributes=tuple(a for a in state.accepted_attributes if a != attribute),
+            rejected_attributes=tuple(a for a in state.rejected_attributes if a != attribute),
+            history=tuple(e for e in state.history if not _mentions(e.action, e.reply, attribute)),
+        )
+        name = self.catalog.attributes[attribute].name
+        session = replace(session, state=state, pending=None).say("assistant", f"Forgot {name!r}.")
+        if not state.accepted_attributes and not state.rejected_attributes:
+            return session.say("assistant", "What else would you like?")
+        return self.next_action(session)
+
+    # --- the system's turn --------------------------------------------------------------------
+
+    def next_action(self, session: ChatSession) -> ChatSession:
+        if session.finished:
+            return session.say("assistant", "We ran out of turns: press Restart to try again.")
+        rng = np.random.default_rng([session.seed, session.state.turn])
+        action = self.policy.act(session.state, rng)
+        if isinstance(action, GiveUp):
+            state = update(session.state, action, None)
+            text = "Nothing in the catalog fits all of that. Remove a preference on the right, or Restart."
+            return replace(session, state=state, pending=None).say("assistant", text)
+        session = replace(session, pending=action)
+        if isinstance(action, Ask):
+            return session.say("assistant", self.question(action.attribute), self.why(session.state))
+        assert isinstance(action, Recommend)
+        return session.say("assistant", self.recommendation(action), self.why(session.state))
+
+    # --- words ----------------------------------------------------------------------------------
+
+    def question(self, attribute: int) -> str:
+        a = self.catalog.attributes[attribute]
+        if a.group == "genre":
+            return f"Are you in the mood for {a.name.lower()}?"
+        if a.group == "decade":
+            return f"Something from the {a.name}?"
+        return f"Do you like {a.name}?"
+
+    def recommendation(self, action: Recommend) -> str:
+        lines = ["How about one of these?"]
+        for rank, item in enumerate(action.items, 1):
+            lines.append(f"{rank}. {self.catalog.items[item].title}")
+        lines.append('Click one you like, or say "none of these".')
+        return "\n".join(lines)
+
+    def why(self, state: DialogueState) -> str | None:
+        explain = getattr(self.policy, "explain", None)
+        return str(explain(state)) if explain is not None else None
+
+    def explain_item(self, session: ChatSession, item: int) -> str:
+        """Why this item: what the user said, which of its attributes match, who else liked it."""
+        if self.graph is None:
+            said = set(session.state.accepted_attributes)
+            matched = [
+                self.catalog.attributes[a].name for a in self.catalog.items[item].attributes if a in said
+            ]
+            return (
+                f"It matches what you said: {', '.join(matched)}."
+                if matched
+                else "It is popular with people like you."
+            )
+        return str(self.graph.explain(item, session.state).text)
+
+    def describe_reply(self, session: ChatSession, reply: UserReply) -> str:
+        if isinstance(reply, AnswerReply):
+            return {Answer.YES: "Yes", Answer.NO: "No", Answer.DONT_KNOW: "Don't care"}[reply.answer]
+        if isinstance(reply, AcceptReply):
+            return f"I'll take {self.catalog.items[reply.item].title}"
+        if isinstance(reply, RejectReply):
+            return "None of these"
+        if isinstance(reply, QuitReply):
+            return "Bye"
+        names = [self.catalog.attributes[a].name for a in reply.attributes]
+        return "I like " + ", ".join(names)
+
+    def help_text(self, session: ChatSession) -> str:
+        return (
+            'Say what you like or dislike ("a dark comedy", "anything but horror", "like Alien"), '
+            'answer my questions with yes / no / don\'t care, or pick from a list ("the second one", '
+            '"none of these"). "restart" starts over.'
+        )
+
+    def not_understood(self, session: ChatSession) -> str:
+        if isinstance(session.pending, Ask):
+            question = self.question(session.pending.attribute)
+            return f"Sorry, I did not get that. {question} (yes / no / don't care)"
+        return "Sorry, I did not get that. Tell me a genre, a mood, a decade or a title you like."
+
+    # --- export ---------------------------------------------------------------------------------
+
+    def transcript_jsonl(self, session: ChatSession) -> str:
+        """The conversation in the evaluation transcript format (one JSON object, one line)."""
+        from crs.evaluation.records import ConversationRecord, TurnRecord
+
+        turns: list[TurnRecord] = []
+        t = 0
+        for exchange in session.state.history:
+            action, reply = exchange.action, exchange.reply
+            if action is None:
+                attributes = getattr(reply, "attributes", ())
+                attribute = self.catalog.attributes[attributes[0]].id if attributes else None
+                turns.append(TurnRecord(exchange.turn, "inform", actor="user", attribute=attribute))
+                continue
+            if isinstance(action, Ask):
+                answer = reply.answer.value if isinstance(reply, AnswerReply) else "inform"
+                attribute_id = self.catalog.attributes[action.attribute].id
+                turns.append(TurnRecord(exchange.turn, "ask", t=t, attribute=attribute_id, answer=answer))
+            elif isinstance(action, Recommend):
+                items = tuple(self.catalog.items[i].id for i in action.items)
+                taken = isinstance(reply, AcceptReply)
+                turns.append(TurnRecord(exchange.turn, "recommend", t=t, items=items, accepted=taken))
+            else:
+                turns.append(TurnRecord(exchange.turn, "give_up", t=t))
+            t += 1
+        success_t = next((turn.t for turn in turns if turn.accepted), None)
+        accepted = session.accepted_item
+        record = ConversationRecord(
+            conversation_id=0,
+            dataset=self.dataset.name,
+            split="chat",
+            user_id=WEB_USER,
+            # A person has no hidden target: the accepted item stands for it ("" while none is).
+            target_item=self.catalog.items[accepted].id if accepted is not None else "",
+            policy=getattr(self.policy, "name", type(self.policy).__name__),
+            simulator="person",
+            seed=session.seed,
+            turns=tuple(turns),
+            success=accepted is not None,
+            success_t=success_t,
+            target_rank=None,
+            # A download mid-conversation is a snapshot: the person may still go on.
+            termination=session.state.termination or "user_quit",
+            extra={} if session.finished else {"in_progress": True},
+        )
+        return json.dumps(record.to_json()) + "\n"
+
+
+def _mentions(action: SystemAction | None, reply: UserReply | None, attribute: int) -> bool:
+    if isinstance(action, Ask) and action.attribute == attribute:
+        return True
+    return isinstance(reply, InformReply) and (attribute in reply.attributes or attribute in reply.unwanted)
+
+
+def constraint_names(bot: ChatBot, state: DialogueState) -> tuple[Sequence[str], Sequence[str]]:
+    names = [a.name for a in bot.catalog.attributes]
+    return [names[a] for a in state.accepted_attributes], [names[a] for a in state.rejected_attributes]
