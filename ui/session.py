@@ -11,6 +11,7 @@ action -> words. Buttons skip the first step: they produce the reply directly.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -91,6 +92,8 @@ class ChatBot:
         self.graph = graph
         self.max_turns = max_turns
         self._item_attributes = {item.index: item.attributes for item in self.catalog.items}
+        # LastFM's tags are music ("Do you like jazz?"); everything else is worded as films.
+        self.domain = "music" if dataset.name.startswith("lastfm") else "movies"
 
     # --- starting ---------------------------------------------------------------------------
 
@@ -190,26 +193,24 @@ class ChatBot:
             return replace(session, state=state, pending=None).say("assistant", text)
         session = replace(session, pending=action)
         if isinstance(action, Ask):
-            return session.say("assistant", self.question(action.attribute), self.why(session.state))
+            return session.say("assistant", self.question(action.attribute, session), self.why(session.state))
         assert isinstance(action, Recommend)
-        return session.say("assistant", self.recommendation(action), self.why(session.state))
+        text = self.recommendation(action, session) + "\n\n" + self.explain_list(session, action)
+        return session.say("assistant", text, self.why(session.state))
 
     # --- words ----------------------------------------------------------------------------------
 
-    def question(self, attribute: int) -> str:
-        a = self.catalog.attributes[attribute]
-        if a.group == "genre":
-            return f"Are you in the mood for {a.name.lower()}?"
-        if a.group == "decade":
-            return f"Something from the {a.name}?"
-        return f"Do you like {a.name}?"
+    def question(self, attribute: int, session: ChatSession | None = None) -> str:
+        from crs.language import generation
 
-    def recommendation(self, action: Recommend) -> str:
-        lines = ["How about one of these?"]
-        for rank, item in enumerate(action.items, 1):
-            lines.append(f"{rank}. {self.catalog.items[item].title}")
-        lines.append('Click one you like, or say "none of these".')
-        return "\n".join(lines)
+        return generation.ask_attribute(
+            self.catalog.attributes[attribute], _words(session), domain=self.domain
+        )
+
+    def recommendation(self, action: Recommend, session: ChatSession | None = None) -> str:
+        from crs.language import generation
+
+        return generation.present(self.catalog, action.items, _words(session))
 
     def why(self, state: DialogueState) -> str | None:
         explain = getattr(self.policy, "explain", None)
@@ -218,16 +219,15 @@ class ChatBot:
     def explain_item(self, session: ChatSession, item: int) -> str:
         """Why this item: what the user said, which of its attributes match, who else liked it."""
         if self.graph is None:
-            said = set(session.state.accepted_attributes)
-            matched = [
-                self.catalog.attributes[a].name for a in self.catalog.items[item].attributes if a in said
-            ]
-            return (
-                f"It matches what you said: {', '.join(matched)}."
-                if matched
-                else "It is popular with people like you."
-            )
-        return str(self.graph.explain(item, session.state).text)
+            return ""
+        from crs.language import generation
+
+        return generation.explain(self.graph.explain(item, session.state), _words(session))
+
+    def explain_list(self, session: ChatSession, action: Recommend) -> str:
+        """ "Why this?" for the top of a list: the graph path of its first items."""
+        reasons = [self.explain_item(session, item) for item in action.items[:3]]
+        return "\n".join(f"Why #{rank}? {reason}" for rank, reason in enumerate(reasons, 1) if reason)
 
     def describe_reply(self, session: ChatSession, reply: UserReply) -> str:
         if isinstance(reply, AnswerReply):
@@ -242,11 +242,9 @@ class ChatBot:
         return "I like " + ", ".join(names)
 
     def help_text(self, session: ChatSession) -> str:
-        return (
-            'Say what you like or dislike ("a dark comedy", "anything but horror", "like Alien"), '
-            'answer my questions with yes / no / don\'t care, or pick from a list ("the second one", '
-            '"none of these"). "restart" starts over.'
-        )
+        from crs.language import generation
+
+        return generation.help_text()
 
     def not_understood(self, session: ChatSession) -> str:
         if isinstance(session.pending, Ask):
@@ -301,6 +299,13 @@ class ChatBot:
             extra={} if session.finished else {"in_progress": True},
         )
         return json.dumps(record.to_json()) + "\n"
+
+
+def _words(session: ChatSession | None) -> random.Random:
+    """The wording's own random stream: seeded by the session and turn, so a chat replays exactly."""
+    if session is None:
+        return random.Random(0)
+    return random.Random(session.seed * 1_000_003 + session.state.turn)
 
 
 def _mentions(action: SystemAction | None, reply: UserReply | None, attribute: int) -> bool:
