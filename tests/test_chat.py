@@ -131,11 +131,15 @@ def test_gradio_client_conversation(app_url: str) -> None:
     client.predict(api_name="/start")
     chat, panel, _, _ = client.predict("a funny movie from the 90s", api_name="/respond")
     assert "funny" in panel and "1990s" in panel
-    for answer in ["yes", "no", "yes", "no", "yes", "no", "yes", "no"]:
-        if "How about" in messages_text(chat)[-1] or any("How about" in t for t in messages_text(chat)[-2:]):
+
+    def shows_a_list(chat: list[dict[str, object]]) -> bool:
+        return any("\n1. " in text for text in messages_text(chat)[-3:])
+
+    for answer in ["yes", "no", "yes", "no", "yes", "no", "yes", "no", "yes", "no"]:
+        if shows_a_list(chat):
             break
         chat, panel, _, _ = client.predict(answer, api_name="/respond")
-    assert any("How about" in t for t in messages_text(chat)), messages_text(chat)[-3:]
+    assert shows_a_list(chat), messages_text(chat)[-3:]
     chat, panel, _, _ = client.predict("the first one", api_name="/respond")
     assert "Your pick" in panel
     path = client.predict(api_name="/download")
