@@ -1,1 +1,1 @@
-"""Browser chat (Gradio). Not built yet: the chat app is tracked as its own issue."""
+"""The browser chat: `session.py` holds one person's conversation, `app.py` the Gradio page."""

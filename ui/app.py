@@ -25,14 +25,15 @@ def render(bot: ChatBot, session: ChatSession) -> list[dict[str, Any]]:
     """The chat as Gradio message dicts: answer buttons under a question, one per item under a list,
     and the policy's reasons folded under each of its messages."""
     out: list[dict[str, Any]] = []
-    last_assistant = max((i for i, m in enumerate(session.messages) if m.role == "assistant"), default=-1)
-    for position, message in enumerate(session.messages):
-        entry: dict[str, Any] = {"role": message.role, "content": message.text}
-        if position == last_assistant and not session.finished:
-            entry["options"] = options(bot, session)
-        out.append(entry)
+    for message in session.messages:
+        out.append({"role": message.role, "content": message.text})
         if message.why:
             out.append({"role": "assistant", "content": message.why, "metadata": {"title": "Why?"}})
+    # Gradio shows the buttons of the last message only: put them there, under the reasons.
+    if out and out[-1]["role"] == "assistant" and not session.finished:
+        buttons = options(bot, session)
+        if buttons:
+            out[-1]["options"] = buttons
     return out
 
 

@@ -82,7 +82,8 @@ def present(catalog: Catalog, items: Sequence[int], rng: random.Random, *, facts
     lines = [rng.choice(_PRESENT)]
     for number, index in enumerate(items, start=1):
         item = catalog.items[index]
-        shown = [value for key, value in item.facts if not value.startswith("http")][:facts]
+        # Links are for cards, not chat lines; a year already in the title is not repeated.
+        shown = [v for _, v in item.facts if not v.startswith("http") and v not in item.title][:facts]
         suffix = f" ({'; '.join(shown)})" if shown else ""
         lines.append(f"{number}. {item.title}{suffix}")
     lines.append('Pick a number, or say "none of these".')

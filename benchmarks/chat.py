@@ -1,0 +1,154 @@
+"""Reply time of the chat (issue 4): start-up, then the time per turn of scripted conversations.
+
+A scripted person wants one random movie (seeded): they open with two of its attributes in words
+("something comedy and 1990s"), answer each question truthfully in words ("yes" / "no"), and say
+"the third one" when the movie is listed, "none of these" otherwise. Measured twice in the same
+run: in-process (`ChatBot.handle_text`, what the server does per message) and through the real
+Gradio server with gradio_client (HTTP and queueing included).
+
+    python benchmarks/chat.py                  # ~1 minute; movielens
+    python benchmarks/chat.py --dataset lastfm_star --conversations 50
+
+Writes benchmarks/results/chat.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a script's own process: before gradio
+
+from crs.types import Ask, Recommend  # noqa: E402
+from ui.app import build_bot, build_demo  # noqa: E402
+from ui.session import ChatBot, ChatSession  # noqa: E402
+
+
+def scripted_messages(bot: ChatBot, target: int, session: ChatSession) -> str:
+    attributes = bot.catalog.items[target].attributes
+    pending = session.pending
+    if isinstance(pending, Ask):
+        return "yes" if pending.attribute in attributes else "no"
+    if isinstance(pending, Recommend):
+        if target in pending.items:
+            return [
+                "the first one",
+                "the second one",
+                "the third one",
+                "number 4",
+                "#5",
+                "the sixth one",
+                "the seventh",
+                "the eighth one",
+                "number 9",
+                "the last one",
+            ][pending.items.index(target)]
+        return "none of these"
+    return "hm"
+
+
+def opening(bot: ChatBot, target: int, rng: random.Random) -> str:
+    names = [bot.catalog.attributes[a].name.lower() for a in bot.catalog.items[target].attributes]
+    chosen = rng.sample(names, min(2, len(names)))
+    return "something " + " and ".join(chosen)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", default="movielens")
+    parser.add_argument("--conversations", type=int, default=40)
+    parser.add_argument("--turns", type=int, default=15, help="messages per conversation at most")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    bot = build_bot(args.dataset, args.data_dir)
+    startup = time.perf_counter() - started
+    rng = random.Random(0)
+    popular = np.argsort(-bot.dataset.popularity)[:2000]
+    targets = [int(popular[rng.randrange(len(popular))]) for _ in range(args.conversations)]
+
+    in_process: list[float] = []
+    found = 0
+    for target in targets:
+        session = bot.start()
+        text = opening(bot, target, rng)
+        for _ in range(args.turns):
+            t0 = time.perf_counter()
+            session = bot.handle_text(session, text)
+            in_process.append(time.perf_counter() - t0)
+            if session.finished:
+                found += session.accepted_item == target
+                break
+            text = scripted_messages(bot, target, session)
+
+    from gradio_client import Client
+
+    demo = build_demo(bot)
+    t0 = time.perf_counter()
+    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
+    server_start = time.perf_counter() - t0
+    over_http: list[float] = []
+    try:
+        for target in targets[: max(1, args.conversations // 2)]:
+            client = Client(str(demo.local_url), verbose=False)
+            client.predict(api_name="/start")
+            session = bot.start()  # the script's own mirror of the state, to know what to answer
+            text = opening(bot, target, rng)
+            for _ in range(args.turns):
+                t0 = time.perf_counter()
+                client.predict(text, api_name="/respond")
+                over_http.append(time.perf_counter() - t0)
+                session = bot.handle_text(session, text)
+                if session.finished:
+                    break
+                text = scripted_messages(bot, target, session)
+    finally:
+        demo.close()
+
+    def summary(seconds: list[float]) -> dict[str, float]:
+        ms = np.asarray(seconds) * 1000.0
+        return {
+            "turns": len(ms),
+            "p50_ms": float(np.percentile(ms, 50)),
+            "p95_ms": float(np.percentile(ms, 95)),
+            "max_ms": float(ms.max()),
+        }
+
+    rows = {"in process": summary(in_process), "through the Gradio server": summary(over_http)}
+    print(
+        f"{args.dataset}: start-up {startup:.1f} s (+ server {server_start:.1f} s); "
+        f"{found}/{len(targets)} scripted conversations found their movie"
+    )
+    print("| path | turns | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|")
+    for name, row in rows.items():
+        print(
+            f"| {name} | {row['turns']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['max_ms']:.1f} |"
+        )
+    report = {
+        "dataset": args.dataset,
+        "startup_seconds": startup,
+        "server_start_seconds": server_start,
+        "found": found,
+        "conversations": len(targets),
+        "reply_time": rows,
+        "cpus": os.cpu_count(),
+    }
+    (args.out / "chat.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {args.out / 'chat.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The chat in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`)
+driven by Selenium. Opens the page, types a wish, clicks answers until a list comes, opens the
+reasons, picks an item, and saves a screenshot in the test's folder (and in $CRS_SCREENSHOT_DIR
+when set, which is how docs/images/chat.png is made)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ui.app import build_bot, build_demo
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,1000",
+)
+
+
+@pytest.fixture(scope="module")
+def page_url(data_dir: Path) -> Iterator[str]:
+    demo = build_demo(build_bot("movielens", str(data_dir)))
+    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
+    try:
+        yield str(demo.local_url)
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
+        "the browser test needs Debian's chromium and chromium-driver: "
+        "apt-get install -y chromium chromium-driver (see the README)"
+    )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("the page did not get there in time")
+
+
+def test_find_a_movie_in_the_browser(page_url: str, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def options() -> list[Any]:
+        return [b for b in browser.find_elements(By.CSS_SELECTOR, "#chat button.option") if b.is_displayed()]
+
+    def option_texts() -> list[str]:
+        return [b.text for b in options()]
+
+    browser.get(page_url)
+    wait_for(lambda: "Tell me what you are in the mood for" in browser.page_source)
+    box = browser.find_element(By.CSS_SELECTOR, "#message textarea")
+    box.send_keys("something funny, but no horror please")
+    box.send_keys(Keys.ENTER)
+    wait_for(lambda: "funny" in browser.find_element(By.ID, "understood").text)
+
+    answers = ["Yes", "No", "Don't care"]
+    for turn in range(14):
+        texts = wait_for(option_texts)
+        if "None of these" in texts:
+            break
+        before = len(browser.find_elements(By.CSS_SELECTOR, "#chat .message"))
+        next(b for b in options() if b.text == answers[turn % 3]).click()
+        wait_for(lambda before=before: len(browser.find_elements(By.CSS_SELECTOR, "#chat .message")) > before)
+    assert "None of these" in option_texts(), "no list of items after 14 answers"
+
+    # The reasons are folded under each of the system's messages: open the last one.
+    folds = [e for e in browser.find_elements(By.XPATH, "//*[contains(text(), 'Why?')]") if e.is_displayed()]
+    assert folds
+    folds[-1].click()
+    wait_for(lambda: "Recommending" in browser.find_element(By.ID, "chat").text)
+
+    first = options()[0]
+    title = first.text.split(". ", 1)[1]
+    first.click()
+    wait_for(lambda: "Your pick" in browser.find_element(By.ID, "understood").text)
+    assert title in browser.find_element(By.ID, "understood").text
+
+    shot = tmp_path / "chat.png"
+    browser.save_screenshot(str(shot))
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+    if os.environ.get("CRS_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["CRS_SCREENSHOT_DIR"]) / "chat.png")
