@@ -192,3 +192,18 @@ def test_the_chat_command_refuses_bad_input(tmp_path: Path, data_dir: Path) -> N
 
 def test_other_datasets_load(lastfm_star: Dataset) -> None:
     assert lastfm_star.catalog.n_items > 0
+
+
+def test_more_like_one_item_and_another_policy(movie_bot: ChatBot) -> None:
+    session = talk_until_recommendation(movie_bot, movie_bot.start(), "a funny movie from the 90s")
+    assert isinstance(session.pending, Recommend)
+    liked = session.pending.items[0]
+    wished = movie_bot.more_like(liked).attributes
+    session = movie_bot.handle_text(session, "more like the first one")
+    assert set(wished) <= set(session.state.accepted_attributes)
+    assert liked in session.state.rejected_items  # already seen: not shown again
+
+    other = movie_bot.start(policy="max_entropy")
+    other = talk_until_recommendation(movie_bot, other, "a comedy")
+    record = json.loads(movie_bot.transcript_jsonl(other))
+    assert record["policy"] == "max_entropy"

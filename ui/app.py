@@ -65,7 +65,7 @@ def side_panel(bot: ChatBot, session: ChatSession) -> str:
         f"**You don't want:** {disliked}",
         f"**Turns so far:** {state.turn}",
     ]
-    belief = getattr(bot.policy, "belief", None)
+    belief = getattr(bot.policy_for(session), "belief", None)
     if belief is not None and state.history:
         items, _, _ = belief(state)
         lines.append(f"**Items still in play:** {len(items)}")
@@ -96,9 +96,19 @@ def build_bot(
     from knowledge_graph import AttributeGraph
 
     dataset = load_dataset(dataset_name, data_dir)
-    spec = RunSpec(dataset=dataset_name, policy=policy_name, policy_params=policy_params or {}, scorer="bpr")
-    policy = build_policy(spec, dataset, cache_dir)
-    return ChatBot(dataset, policy, Understander(dataset.catalog), AttributeGraph(dataset))
+
+    def make_policy(name: str) -> Any:
+        params = (policy_params or {}) if name == policy_name else {}
+        spec = RunSpec(dataset=dataset_name, policy=name, policy_params=params, scorer="bpr")
+        return build_policy(spec, dataset, cache_dir)
+
+    return ChatBot(
+        dataset,
+        make_policy(policy_name),
+        Understander(dataset.catalog),
+        AttributeGraph(dataset),
+        policy_factory=make_policy,
+    )
 
 
 def build_demo(bot: ChatBot) -> gr.Blocks:
@@ -112,6 +122,11 @@ def build_demo(bot: ChatBot) -> gr.Blocks:
 
     def start() -> tuple[Any, ...]:
         return outputs(bot.start())
+
+    def switch(policy: str, session: ChatSession | None) -> tuple[Any, ...]:
+        """Another policy: a fresh conversation with it (a learned one may train first, once)."""
+        seed = session.seed + 1 if session else 0
+        return outputs(bot.start(seed, policy))
 
     def respond(text: str, session: ChatSession | None) -> tuple[Any, ...]:
         session = session or bot.start()
@@ -158,6 +173,14 @@ def build_demo(bot: ChatBot) -> gr.Blocks:
                 panel = gr.Markdown(elem_id="understood")
                 constraint = gr.Dropdown(label="Remove a preference", choices=[], elem_id="constraint")
                 forget = gr.Button("Remove", elem_id="remove")
+                from crs.registry import POLICIES
+
+                chooser = gr.Dropdown(
+                    label="Question policy (starts over)",
+                    choices=POLICIES.names(),
+                    value=bot.default_policy,
+                    elem_id="policy",
+                )
         shared = [session, chat, panel, constraint]
         demo.load(start, None, shared, api_name="start")
         send.click(respond, [text, session], [*shared, text], api_name="respond")
@@ -166,6 +189,7 @@ def build_demo(bot: ChatBot) -> gr.Blocks:
         restart.click(start, None, shared, api_name="restart")
         forget.click(remove, [constraint, session], shared, api_name="remove")
         save.click(download, [session], [transcript], api_name="download")
+        chooser.change(switch, [chooser, session], shared, api_name="policy")
     return demo
 
 

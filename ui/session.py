@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,6 +64,7 @@ class ChatSession:
     pending: SystemAction | None = None  # the system's last action, awaiting the user's reply
     messages: tuple[ChatMessage, ...] = ()
     seed: int = 0
+    policy: str = ""  # name of the policy this conversation uses ("" = the bot's default)
     accepted_item: int | None = None
     transcript: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
@@ -84,22 +86,38 @@ class ChatBot:
         understander: Understander,
         graph: AttributeGraph | None = None,
         max_turns: int = CHAT_MAX_TURNS,
+        policy_factory: Callable[[str], Policy] | None = None,
     ) -> None:
         self.dataset = dataset
         self.catalog = dataset.catalog
         self.policy = policy
+        self.default_policy = str(getattr(policy, "name", "default"))
+        # Other policies are built on first use (a learned one trains once) and then shared.
+        self._policies: dict[str, Policy] = {self.default_policy: policy}
+        self._policy_factory = policy_factory
+        self._policies_lock = threading.Lock()
         self.understander = understander
         self.graph = graph
         self.max_turns = max_turns
         self._item_attributes = {item.index: item.attributes for item in self.catalog.items}
+        self._frequency = dataset.catalog.index.item_frequency()
         # LastFM's tags are music ("Do you like jazz?"); everything else is worded as films.
         self.domain = "music" if dataset.name.startswith("lastfm") else "movies"
 
     # --- starting ---------------------------------------------------------------------------
 
-    def start(self, seed: int = 0) -> ChatSession:
+    def policy_for(self, session: ChatSession) -> Policy:
+        name = session.policy or self.default_policy
+        with self._policies_lock:
+            if name not in self._policies:
+                if self._policy_factory is None:
+                    raise ValueError(f"policy {name!r} is not available in this chat")
+                self._policies[name] = self._policy_factory(name)
+            return self._policies[name]
+
+    def start(self, seed: int = 0, policy: str = "") -> ChatSession:
         state = new_state(User(WEB_USER), self.max_turns)
-        session = ChatSession(state=state, seed=seed)
+        session = ChatSession(state=state, seed=seed, policy=policy or self.default_policy)
         return session.say("assistant", self.greeting())
 
     def greeting(self) -> str:
@@ -113,17 +131,20 @@ class ChatBot:
     # --- handling the user ------------------------------------------------------------------
 
     def handle_text(self, session: ChatSession, text: str) -> ChatSession:
-        from crs.language.acts import Help, Restart, to_user_reply
+        from crs.language.acts import Help, MoreLike, Restart, to_user_reply
 
         shown = text if len(text) <= 2000 else text[:2000] + " …"
         session = session.say("user", shown)
         understanding = self.understander.understand(text, session.pending)
         if understanding.of_type(Restart):
-            return self.start(session.seed + 1)
+            return self.start(session.seed + 1, session.policy)
         if understanding.of_type(Help):
             return session.say("assistant", self.help_text(session))
         if understanding.clarify:
             return session.say("assistant", understanding.clarify)
+        more = [act for act in understanding.acts if isinstance(act, MoreLike)]
+        if more and isinstance(session.pending, Recommend):
+            return self.handle_reply(session, self.more_like(more[0].item), from_text=True)
         reply = to_user_reply(understanding, self._item_attributes)
         if reply is None:
             return session.say("assistant", self.not_understood(session))
@@ -164,6 +185,12 @@ class ChatBot:
         session = replace(session, state=state, pending=None)
         return self.next_action(session)
 
+    def more_like(self, item: int, keep: int = 3) -> InformReply:
+        """ "More like this one": its `keep` most specific attributes (the rarest in the catalog)
+        become wishes. The list it was in counts as seen, so its items are not shown again."""
+        attributes = sorted(self.catalog.items[item].attributes, key=lambda a: (self._frequency[a], a))
+        return InformReply(attributes=tuple(attributes[:keep]))
+
     def remove_constraint(self, session: ChatSession, attribute: int) -> ChatSession:
         """Forget one understood preference (liked or disliked attribute) and re-plan."""
         state = session.state
@@ -186,17 +213,17 @@ class ChatBot:
         if session.finished:
             return session.say("assistant", "We ran out of turns: press Restart to try again.")
         rng = np.random.default_rng([session.seed, session.state.turn])
-        action = self.policy.act(session.state, rng)
+        action = self.policy_for(session).act(session.state, rng)
         if isinstance(action, GiveUp):
             state = update(session.state, action, None)
             text = "Nothing in the catalog fits all of that. Remove a preference on the right, or Restart."
             return replace(session, state=state, pending=None).say("assistant", text)
         session = replace(session, pending=action)
         if isinstance(action, Ask):
-            return session.say("assistant", self.question(action.attribute, session), self.why(session.state))
+            return session.say("assistant", self.question(action.attribute, session), self.why(session))
         assert isinstance(action, Recommend)
         text = self.recommendation(action, session) + "\n\n" + self.explain_list(session, action)
-        return session.say("assistant", text, self.why(session.state))
+        return session.say("assistant", text, self.why(session))
 
     # --- words ----------------------------------------------------------------------------------
 
@@ -212,9 +239,9 @@ class ChatBot:
 
         return generation.present(self.catalog, action.items, _words(session))
 
-    def why(self, state: DialogueState) -> str | None:
-        explain = getattr(self.policy, "explain", None)
-        return str(explain(state)) if explain is not None else None
+    def why(self, session: ChatSession) -> str | None:
+        explain = getattr(self.policy_for(session), "explain", None)
+        return str(explain(session.state)) if explain is not None else None
 
     def explain_item(self, session: ChatSession, item: int) -> str:
         """Why this item: what the user said, which of its attributes match, who else liked it."""
@@ -287,7 +314,7 @@ class ChatBot:
             user_id=WEB_USER,
             # A person has no hidden target: the accepted item stands for it ("" while none is).
             target_item=self.catalog.items[accepted].id if accepted is not None else "",
-            policy=getattr(self.policy, "name", type(self.policy).__name__),
+            policy=session.policy or self.default_policy,
             simulator="person",
             seed=session.seed,
             turns=tuple(turns),
