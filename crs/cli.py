@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--policy", help=f"one of: {', '.join(POLICIES.names())} (default: belief)")
     chat.add_argument("--port", type=_positive_int, help="port (default: the first free one from 7860)")
     chat.add_argument("--cache-dir", help="where trained models are kept (default: ~/.cache/crs)")
+    chat.add_argument(
+        "--no-retriever",
+        action="store_true",
+        help="skip the embedding retriever (its first build embeds the whole catalog: ~1 minute)",
+    )
 
     data = commands.add_parser("data", help="inspect and validate datasets")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
@@ -171,6 +176,24 @@ def _progress_bar(total: int, description: str, quiet: bool, unit: str = "it") -
     from tqdm import tqdm
 
     return tqdm(total=total, desc=description, unit=unit, disable=quiet, file=sys.stderr, mininterval=0.5)
+
+
+@contextlib.contextmanager
+def _lazy_progress(description: str, unit: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A `progress(done, total)` callback whose bar appears only once there is progress to show."""
+    bars: list[Any] = []
+
+    def on_progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(_progress_bar(total, description, quiet, unit=unit))
+        bars[0].total = total
+        bars[0].update(done - bars[0].n)
+
+    try:
+        yield on_progress
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 @contextlib.contextmanager
@@ -481,16 +504,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
     chat = config["chat"]
     cache = config["paths"]["cache_dir"]
     started = time.perf_counter()
-    try:
-        bot = build_bot(
-            chat["dataset"],
-            config["data"]["dir"] or None,
-            chat["policy"],
-            config["policy"].get(chat["policy"], {}),
-            Path(cache) if cache else None,
-        )
-    except ValueError as error:
-        raise CliError(str(error)) from None
+    use_retriever = bool(chat["retriever"]) and not args.no_retriever
+    with _lazy_progress("embedding the catalog (once)", "item") as on_embedded:
+        try:
+            bot = build_bot(
+                chat["dataset"],
+                config["data"]["dir"] or None,
+                chat["policy"],
+                config["policy"].get(chat["policy"], {}),
+                Path(cache) if cache else None,
+                use_retriever=use_retriever,
+                progress=on_embedded,
+            )
+        except ValueError as error:
+            raise CliError(str(error)) from None
     demo = launch(bot, "127.0.0.1", args.port or chat["port"] or None, block=False)
     seconds = time.perf_counter() - started
     print(f"crs chat ({bot.dataset.name}, policy {chat['policy']}) ready in {seconds:.1f} s")

@@ -191,10 +191,14 @@ class BeliefPolicy(PolicyBase):
             self._prior_user, self._prior_logits = user_id, logits
         return self._prior_logits
 
-    def belief(self, state: DialogueState) -> tuple[IntArray, FloatArray, float]:
+    def belief(
+        self, state: DialogueState, evidence: FloatArray | None = None
+    ) -> tuple[IntArray, FloatArray, float]:
         """The items still worth considering, their probabilities (summing to 1, best first not
         guaranteed) and the posterior mean of the user's error rate."""
         logits = self.prior_logits(state.user.id).copy()
+        if evidence is not None:  # e.g. how well each item matches the user's own words
+            logits += evidence
         n = len(logits)
         agree = np.zeros(n)
         disagree = np.zeros(n)
@@ -280,8 +284,10 @@ class BeliefPolicy(PolicyBase):
             self._weights_cache[key] = weights
         return weights
 
-    def decide(self, state: DialogueState) -> Decision:
-        items, probabilities, error_rate = self.belief(state)
+    def decide(self, state: DialogueState, evidence: FloatArray | None = None) -> Decision:
+        """The next action and the numbers behind it. `evidence`: per-item log-likelihoods of
+        anything the dialogue state cannot hold (the chat passes the text retriever's)."""
+        items, probabilities, error_rate = self.belief(state, evidence)
         if len(items) == 0:
             return Decision(GiveUp(), 0, 0.0, float("inf"), None, None, None, error_rate)
         # `items` ascend, so a stable sort sends ties to the lower index: a reproducible list.
@@ -367,19 +373,21 @@ class BeliefPolicy(PolicyBase):
         strength = self.dont_know_strength
         return (unknown + strength * self.dont_know_prior) / (answers + strength)
 
-    def act(self, state: DialogueState, rng: np.random.Generator) -> SystemAction:
-        return self.decide(state).action
+    def act(
+        self, state: DialogueState, rng: np.random.Generator, evidence: FloatArray | None = None
+    ) -> SystemAction:
+        return self.decide(state, evidence).action
 
-    def explain(self, state: DialogueState) -> str:
+    def explain(self, state: DialogueState, evidence: FloatArray | None = None) -> str:
         """Why the policy does what it does in this state, in a sentence or two."""
-        d = self.decide(state)
+        d = self.decide(state, evidence)
         mass = f"the {self.list_size} most likely items hold {d.top_mass:.0%} of the belief"
         if isinstance(d.action, GiveUp):
             return "Giving up: no item fits the answers."
         if d.question is None or d.question_yes is None:
             return f"Recommending: {mass} ({d.candidates} items not ruled out)."
         # In turns alone (no gain for early success), which a person can check more easily.
-        items, probabilities, error_rate = self.belief(state)
+        items, probabilities, error_rate = self.belief(state, evidence)
         order = np.argsort(-probabilities, kind="stable")
         turns_left, step = state.turns_left, state.system_actions_taken
         recommending = self.expected_turns(probabilities[order], turns_left, step=step, gain_weight=0.0)

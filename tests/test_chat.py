@@ -207,3 +207,17 @@ def test_more_like_one_item_and_another_policy(movie_bot: ChatBot) -> None:
     other = talk_until_recommendation(movie_bot, other, "a comedy")
     record = json.loads(movie_bot.transcript_jsonl(other))
     assert record["policy"] == "max_entropy"
+
+
+@pytest.mark.slow
+def test_the_retriever_reads_words_the_catalog_does_not_use(data_dir: Path) -> None:
+    """With the embedding retriever (a real MiniLM model and chromadb index; building it embeds the
+    whole catalog, hence slow): "scary" is no MovieLens attribute but maps to Horror, and the
+    person's words weigh on the belief."""
+    bot = build_bot("movielens", str(data_dir), use_retriever=True)
+    session = bot.handle_text(bot.start(), "something really scary")
+    horror = next(a.index for a in bot.catalog.attributes if a.name == "Horror")
+    assert horror in session.state.accepted_attributes
+    evidence = bot.text_evidence(session)
+    assert evidence is not None and evidence.shape == (bot.catalog.n_items,)
+    assert isinstance(session.pending, (Ask, Recommend))

@@ -9,6 +9,7 @@ through gradio_client.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,12 @@ def build_bot(
     policy_name: str = "belief",
     policy_params: dict[str, Any] | None = None,
     cache_dir: Path | None = None,
+    use_retriever: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ChatBot:
-    """Everything a chat needs for one catalog: the dataset, a trained policy, the reader."""
+    """Everything a chat needs for one catalog: the dataset, a trained policy, the reader and,
+    with `use_retriever`, the embedding retriever (built once per catalog, then cached): it maps
+    words the catalog does not use to attributes and ranks items by the person's own words."""
     from crs.data import load_dataset
     from crs.evaluation.runner import RunSpec, build_policy
     from crs.language.understanding import Understander
@@ -102,12 +107,21 @@ def build_bot(
         spec = RunSpec(dataset=dataset_name, policy=name, policy_params=params, scorer="bpr")
         return build_policy(spec, dataset, cache_dir)
 
+    retriever = None
+    if use_retriever:
+        from crs.retrieval import open_retriever
+
+        retriever = open_retriever(dataset.catalog, dataset.name, cache_dir, progress=progress)
+    understander = Understander(
+        dataset.catalog, nearest_attributes=retriever.nearest_attributes if retriever else None
+    )
     return ChatBot(
         dataset,
         make_policy(policy_name),
-        Understander(dataset.catalog),
+        understander,
         AttributeGraph(dataset),
         policy_factory=make_policy,
+        retriever=retriever,
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from crs.index import FloatArray
 from crs.tracker import update
 from crs.types import (
     AcceptReply,
@@ -41,12 +42,15 @@ if TYPE_CHECKING:
     from crs.data import Dataset
     from crs.engine import Policy
     from crs.language.understanding import Understander
+    from crs.retrieval import Retriever
     from knowledge_graph import AttributeGraph
 
 Role = Literal["user", "assistant"]
 # A person may take longer than the simulated protocol's 15 turns; the policy still plans with it.
 CHAT_MAX_TURNS = 40
 WEB_USER = "web"
+MAX_WISHES = 3  # the retriever reads the person's last few wishes, not the whole chat
+MAX_WISH_CHARACTERS = 500
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class ChatSession:
     messages: tuple[ChatMessage, ...] = ()
     seed: int = 0
     policy: str = ""  # name of the policy this conversation uses ("" = the bot's default)
+    wishes: tuple[str, ...] = ()  # the person's own words about what they want (for the retriever)
     accepted_item: int | None = None
     transcript: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
@@ -87,10 +92,12 @@ class ChatBot:
         graph: AttributeGraph | None = None,
         max_turns: int = CHAT_MAX_TURNS,
         policy_factory: Callable[[str], Policy] | None = None,
+        retriever: Retriever | None = None,
     ) -> None:
         self.dataset = dataset
         self.catalog = dataset.catalog
         self.policy = policy
+        self.retriever = retriever
         self.default_policy = str(getattr(policy, "name", "default"))
         # Other policies are built on first use (a learned one trains once) and then shared.
         self._policies: dict[str, Policy] = {self.default_policy: policy}
@@ -146,6 +153,8 @@ class ChatBot:
         if more and isinstance(session.pending, Recommend):
             return self.handle_reply(session, self.more_like(more[0].item), from_text=True)
         reply = to_user_reply(understanding, self._item_attributes)
+        if isinstance(reply, InformReply) and reply.attributes:
+            session = replace(session, wishes=(session.wishes + (text[:MAX_WISH_CHARACTERS],))[-MAX_WISHES:])
         if reply is None:
             return session.say("assistant", self.not_understood(session))
         return self.handle_reply(session, reply, from_text=True)
@@ -213,7 +222,11 @@ class ChatBot:
         if session.finished:
             return session.say("assistant", "We ran out of turns: press Restart to try again.")
         rng = np.random.default_rng([session.seed, session.state.turn])
-        action = self.policy_for(session).act(session.state, rng)
+        policy, evidence = self.policy_for(session), self.text_evidence(session)
+        if evidence is not None and hasattr(policy, "belief"):
+            action = policy.act(session.state, rng, evidence=evidence)  # type: ignore[call-arg]
+        else:
+            action = policy.act(session.state, rng)
         if isinstance(action, GiveUp):
             state = update(session.state, action, None)
             text = "Nothing in the catalog fits all of that. Remove a preference on the right, or Restart."
@@ -241,7 +254,17 @@ class ChatBot:
 
     def why(self, session: ChatSession) -> str | None:
         explain = getattr(self.policy_for(session), "explain", None)
-        return str(explain(session.state)) if explain is not None else None
+        if explain is None:
+            return None
+        evidence = self.text_evidence(session)
+        return str(explain(session.state, evidence) if evidence is not None else explain(session.state))
+
+    def text_evidence(self, session: ChatSession) -> FloatArray | None:
+        """How well each item matches the person's own words (the sum of the retriever's
+        log-likelihoods of their last wishes), or None without a retriever or wishes."""
+        if self.retriever is None or not session.wishes:
+            return None
+        return np.sum([self.retriever.text_log_likelihood(text) for text in session.wishes], axis=0)
 
     def explain_item(self, session: ChatSession, item: int) -> str:
         """Why this item: what the user said, which of its attributes match, who else liked it."""
