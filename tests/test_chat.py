@@ -221,3 +221,25 @@ def test_the_retriever_reads_words_the_catalog_does_not_use(data_dir: Path) -> N
     evidence = bot.text_evidence(session)
     assert evidence is not None and evidence.shape == (bot.catalog.n_items,)
     assert isinstance(session.pending, (Ask, Recommend))
+
+
+def test_gradio_client_conversation_about_music(data_dir: Path) -> None:
+    """The same app on the other catalog: LastFM* artists and their tags."""
+    from gradio_client import Client
+
+    demo = build_demo(build_bot("lastfm_star", str(data_dir)))
+    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(str(demo.local_url), verbose=False)
+        client.predict(api_name="/start")
+        chat, panel, _, _ = client.predict("I'm into jazz, but no metal", api_name="/respond")
+        assert "jazz" in panel and "metal" in panel.split("**You don't want:**")[1]
+        for answer in ["yes", "no"] * 6:
+            if any("\n1. " in text for text in messages_text(chat)[-3:]):
+                break
+            chat, panel, _, _ = client.predict(answer, api_name="/respond")
+        assert any("\n1. " in text for text in messages_text(chat)[-3:]), messages_text(chat)[-3:]
+        chat, panel, _, _ = client.predict("number 3", api_name="/respond")
+        assert "Your pick" in panel
+    finally:
+        demo.close()
