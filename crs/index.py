@@ -6,7 +6,7 @@ directions) rather than on Python sets or the networkx graph.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,12 +21,20 @@ BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
 
-def _csr(rows: list[tuple[int, ...]]) -> tuple[IntArray, IntArray]:
+def csr(rows: Sequence[Sequence[int]]) -> tuple[IntArray, IntArray]:
+    """Compressed rows: (pointers, flat values); row r is flat[pointers[r]:pointers[r + 1]]."""
     lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
     pointers = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=pointers[1:])
     flat = np.fromiter((value for row in rows for value in row), dtype=np.int64, count=int(pointers[-1]))
     return pointers, flat
+
+
+def row_positions(pointers: IntArray, rows: IntArray) -> IntArray:
+    """Positions in the flat array of the entries of compressed rows `rows`, concatenated in order."""
+    starts = pointers[rows]
+    lengths = pointers[rows + 1] - starts
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +53,8 @@ class AttributeIndex:
         for item in catalog.items:
             for attribute in item.attributes:
                 postings[attribute].append(item.index)
-        item_pointers, item_attributes = _csr(item_rows)
-        attribute_pointers, attribute_items = _csr([tuple(p) for p in postings])
+        item_pointers, item_attributes = csr(item_rows)
+        attribute_pointers, attribute_items = csr([tuple(p) for p in postings])
         return cls(
             n_items=catalog.n_items,
             n_attributes=catalog.n_attributes,
@@ -96,12 +104,8 @@ class AttributeIndex:
 
     def gather_attributes(self, items: IntArray) -> tuple[IntArray, IntArray]:
         """Flattened attributes of `items` and, for each entry, the position of its item in `items`."""
-        starts = self.item_pointers[items]
-        lengths = self.item_pointers[items + 1] - starts
-        total = int(lengths.sum())
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        flat = self.item_attributes[offsets + np.arange(total)]
-        owners = np.repeat(np.arange(len(items)), lengths)
+        flat = self.item_attributes[row_positions(self.item_pointers, items)]
+        owners = np.repeat(np.arange(len(items)), self.item_pointers[items + 1] - self.item_pointers[items])
         return flat, owners
 
     def attribute_counts(self, items: IntArray, weights: FloatArray | None = None) -> FloatArray:

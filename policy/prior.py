@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crs.index import FloatArray, IntArray
+from crs.index import FloatArray, IntArray, csr, row_positions
 from crs.types import UserId
 
 if TYPE_CHECKING:
@@ -56,21 +56,6 @@ FEATURES = (
 MAX_FIT_ROWS = 3_000_000
 
 
-def _csr(rows: Sequence[Sequence[int]]) -> tuple[IntArray, IntArray]:
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    pointers = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=pointers[1:])
-    flat = np.fromiter((v for r in rows for v in r), dtype=np.int64, count=int(pointers[-1]))
-    return pointers, flat
-
-
-def _ranges(pointers: IntArray, rows: IntArray) -> IntArray:
-    """Positions of the entries of CSR rows `rows`, concatenated in order."""
-    starts = pointers[rows]
-    lengths = pointers[rows + 1] - starts
-    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
-
-
 class PriorFeatures:
     """Computes the feature matrix (items x FEATURES) of one user in about a millisecond."""
 
@@ -82,12 +67,12 @@ class PriorFeatures:
         train = dataset.train.by_user
         self.user_ids: list[UserId] = list(train)
         self.row_of = {user_id: row for row, user_id in enumerate(self.user_ids)}
-        self.user_pointers, self.user_items = _csr([train[u] for u in self.user_ids])
+        self.user_pointers, self.user_items = csr([train[u] for u in self.user_ids])
         item_rows: list[list[int]] = [[] for _ in range(self.n_items)]
         for row, user_id in enumerate(self.user_ids):
             for item in train[user_id]:
                 item_rows[item].append(row)
-        self.item_pointers, self.item_users = _csr(item_rows)
+        self.item_pointers, self.item_users = csr(item_rows)
         popularity = np.diff(self.item_pointers).astype(np.float64)
         self.user_sizes = np.diff(self.user_pointers).astype(np.float64)
         # TF-IDF weight of each (item, attribute) entry of the index, rows normalised to length 1.
@@ -109,7 +94,7 @@ class PriorFeatures:
     def _items_of_rows(self, rows: IntArray, weights: FloatArray) -> FloatArray:
         """Sum over users `rows` of `weights` times their training-item indicator vectors."""
         counts = self.user_pointers[rows + 1] - self.user_pointers[rows]
-        entries = _ranges(self.user_pointers, rows)
+        entries = row_positions(self.user_pointers, rows)
         summed = np.bincount(
             self.user_items[entries], weights=np.repeat(weights, counts), minlength=self.n_items
         )
@@ -124,7 +109,7 @@ class PriorFeatures:
         tag = np.zeros(self.n_items)
         knn = np.zeros(self.n_items)
         if len(items):
-            entries = _ranges(self.index_pointers, items)
+            entries = row_positions(self.index_pointers, items)
             profile = np.bincount(
                 self.entry_attribute[entries], weights=self.entry_weight[entries], minlength=self.n_attributes
             )
@@ -134,7 +119,7 @@ class PriorFeatures:
                 tag = np.asarray(
                     np.bincount(self.entry_item, weights=weights, minlength=self.n_items), dtype=np.float64
                 )
-            co_users = self.item_users[_ranges(self.item_pointers, items)]
+            co_users = self.item_users[row_positions(self.item_pointers, items)]
             overlap = np.bincount(co_users, minlength=len(self.user_ids)).astype(np.float64)
             own_row = self.row_of.get(user_id)
             if own_row is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -222,6 +222,7 @@ class ChatBot:
         if session.finished:
             return session.say("assistant", "We ran out of turns: press Restart to try again.")
         rng = np.random.default_rng([session.seed, session.state.turn])
+        # The person's words are embedded once per turn: the action and its reason share them.
         policy, evidence = self.policy_for(session), self.text_evidence(session)
         if evidence is not None and hasattr(policy, "belief"):
             action = policy.act(session.state, rng, evidence=evidence)  # type: ignore[call-arg]
@@ -233,10 +234,11 @@ class ChatBot:
             return replace(session, state=state, pending=None).say("assistant", text)
         session = replace(session, pending=action)
         if isinstance(action, Ask):
-            return session.say("assistant", self.question(action.attribute, session), self.why(session))
+            question = self.question(action.attribute, session)
+            return session.say("assistant", question, self.why(session, evidence))
         assert isinstance(action, Recommend)
         text = self.recommendation(action, session) + "\n\n" + self.explain_list(session, action)
-        return session.say("assistant", text, self.why(session))
+        return session.say("assistant", text, self.why(session, evidence))
 
     # --- words ----------------------------------------------------------------------------------
 
@@ -252,11 +254,10 @@ class ChatBot:
 
         return generation.present(self.catalog, action.items, _words(session))
 
-    def why(self, session: ChatSession) -> str | None:
+    def why(self, session: ChatSession, evidence: FloatArray | None = None) -> str | None:
         explain = getattr(self.policy_for(session), "explain", None)
         if explain is None:
             return None
-        evidence = self.text_evidence(session)
         return str(explain(session.state, evidence) if evidence is not None else explain(session.state))
 
     def text_evidence(self, session: ChatSession) -> FloatArray | None:
@@ -362,8 +363,3 @@ def _mentions(action: SystemAction | None, reply: UserReply | None, attribute: i
     if isinstance(action, Ask) and action.attribute == attribute:
         return True
     return isinstance(reply, InformReply) and (attribute in reply.attributes or attribute in reply.unwanted)
-
-
-def constraint_names(bot: ChatBot, state: DialogueState) -> tuple[Sequence[str], Sequence[str]]:
-    names = [a.name for a in bot.catalog.attributes]
-    return [names[a] for a in state.accepted_attributes], [names[a] for a in state.rejected_attributes]
