@@ -26,9 +26,9 @@ import numpy as np
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a script's own process: before gradio
 
+from crs.chat import ChatBot, ChatSession  # noqa: E402
 from crs.types import Ask, Recommend  # noqa: E402
 from ui.app import build_bot, build_demo  # noqa: E402
-from ui.session import ChatBot, ChatSession  # noqa: E402
 
 
 def scripted_messages(bot: ChatBot, target: int, session: ChatSession) -> str:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from crs.chat import ChatBot, ChatSession
 from crs.data import Dataset
 from crs.evaluation.records import ConversationRecord
 from crs.types import Ask, Recommend
 from ui.app import build_bot, build_demo, click
-from ui.session import ChatBot, ChatSession
 
 
 @pytest.fixture(scope="module")

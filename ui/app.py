@@ -1,4 +1,4 @@
-"""The browser chat: a Gradio page around `ui.session.ChatBot`.
+"""The browser chat: a Gradio page around `crs.chat.ChatBot`.
 
 Every browser tab gets its own `ChatSession` in a `gr.State`; the `ChatBot` (catalog, policy,
 language understanding) is shared read-only. Handlers are plain functions of (session, input) ->
@@ -9,14 +9,15 @@ through gradio_client.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from crs.chat import ChatBot, ChatSession, build_bot
 from crs.types import AcceptReply, Answer, AnswerReply, Ask, Recommend, RejectReply
-from ui.session import ChatBot, ChatSession
+
+__all__ = ["build_bot", "build_demo", "click", "launch"]
 
 MAX_MESSAGE_CHARACTERS = 100_000  # longer input is cut (the understanding reads far less anyway)
 TITLE = "crs: find something you will like"
@@ -81,48 +82,6 @@ def constraints(bot: ChatBot, session: ChatSession) -> list[tuple[str, int]]:
     return [(f"like: {names[a]}", a) for a in state.accepted_attributes] + [
         (f"not: {names[a]}", a) for a in state.rejected_attributes
     ]
-
-
-def build_bot(
-    dataset_name: str = "movielens",
-    data_dir: str | None = None,
-    policy_name: str = "belief",
-    policy_params: dict[str, Any] | None = None,
-    cache_dir: Path | None = None,
-    use_retriever: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> ChatBot:
-    """Everything a chat needs for one catalog: the dataset, a trained policy, the reader and,
-    with `use_retriever`, the embedding retriever (built once per catalog, then cached): it maps
-    words the catalog does not use to attributes and ranks items by the person's own words."""
-    from crs.data import load_dataset
-    from crs.evaluation.runner import RunSpec, build_policy
-    from crs.language.understanding import Understander
-    from knowledge_graph import AttributeGraph
-
-    dataset = load_dataset(dataset_name, data_dir)
-
-    def make_policy(name: str) -> Any:
-        params = (policy_params or {}) if name == policy_name else {}
-        spec = RunSpec(dataset=dataset_name, policy=name, policy_params=params, scorer="bpr")
-        return build_policy(spec, dataset, cache_dir)
-
-    retriever = None
-    if use_retriever:
-        from crs.retrieval import open_retriever
-
-        retriever = open_retriever(dataset.catalog, dataset.name, cache_dir, progress=progress)
-    understander = Understander(
-        dataset.catalog, nearest_attributes=retriever.nearest_attributes if retriever else None
-    )
-    return ChatBot(
-        dataset,
-        make_policy(policy_name),
-        understander,
-        AttributeGraph(dataset),
-        policy_factory=make_policy,
-        retriever=retriever,
-    )
 
 
 def build_demo(bot: ChatBot) -> gr.Blocks:

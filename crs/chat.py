@@ -15,6 +15,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -363,3 +364,45 @@ def _mentions(action: SystemAction | None, reply: UserReply | None, attribute: i
     if isinstance(action, Ask) and action.attribute == attribute:
         return True
     return isinstance(reply, InformReply) and (attribute in reply.attributes or attribute in reply.unwanted)
+
+
+def build_bot(
+    dataset_name: str = "movielens",
+    data_dir: str | None = None,
+    policy_name: str = "belief",
+    policy_params: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+    use_retriever: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ChatBot:
+    """Everything a chat needs for one catalog: the dataset, a trained policy, the reader and,
+    with `use_retriever`, the embedding retriever (built once per catalog, then cached): it maps
+    words the catalog does not use to attributes and ranks items by the person's own words."""
+    from crs.data import load_dataset
+    from crs.evaluation.runner import RunSpec, build_policy
+    from crs.language.understanding import Understander
+    from knowledge_graph import AttributeGraph
+
+    dataset = load_dataset(dataset_name, data_dir)
+
+    def make_policy(name: str) -> Any:
+        params = (policy_params or {}) if name == policy_name else {}
+        spec = RunSpec(dataset=dataset_name, policy=name, policy_params=params, scorer="bpr")
+        return build_policy(spec, dataset, cache_dir)
+
+    retriever = None
+    if use_retriever:
+        from crs.retrieval import open_retriever
+
+        retriever = open_retriever(dataset.catalog, dataset.name, cache_dir, progress=progress)
+    understander = Understander(
+        dataset.catalog, nearest_attributes=retriever.nearest_attributes if retriever else None
+    )
+    return ChatBot(
+        dataset,
+        make_policy(policy_name),
+        understander,
+        AttributeGraph(dataset),
+        policy_factory=make_policy,
+        retriever=retriever,
+    )

@@ -1,0 +1,63 @@
+"""The contract between the simulated users and any language model: a request in, a generation out.
+
+A request is either a raw completion prompt (few-shot text for a base model such as gemma-3-270m)
+or chat messages (for an instruction-tuned model behind an OpenAI-compatible endpoint). Seed and
+temperature are part of every request, so a backend that honours them gives the same words for the
+same request, and the on-disk cache can key on the request alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+class LLMError(RuntimeError):
+    """A backend could not produce a generation (unreachable server, bad model file, ...).
+    The message says what was tried and what to do about it."""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Exactly one of `prompt` (text completion) and `messages` (chat completion) is set."""
+
+    prompt: str | None = None
+    messages: tuple[Message, ...] = ()
+    max_tokens: int = 48
+    temperature: float = 0.0
+    seed: int = 0
+    stop: tuple[str, ...] = ("\n",)
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (not self.messages):
+            raise ValueError("a generation request needs exactly one of a prompt or chat messages")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be 0 or more, got {self.temperature}")
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float  # wall time of the model call; ~0 when served from the cache
+    cached: bool = False
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """A language model. `name` identifies backend and model (it is part of the cache key)."""
+
+    name: str
+
+    def generate(self, request: GenerationRequest) -> Generation: ...
