@@ -42,6 +42,7 @@ from crs.types import (
 if TYPE_CHECKING:
     from crs.data import Dataset
     from crs.engine import Policy
+    from crs.lab.questions import QuestionRules
     from crs.language.understanding import Understander
     from crs.retrieval import Retriever
     from knowledge_graph import AttributeGraph
@@ -94,8 +95,12 @@ class ChatBot:
         max_turns: int = CHAT_MAX_TURNS,
         policy_factory: Callable[[str], Policy] | None = None,
         retriever: Retriever | None = None,
+        questions: QuestionRules | None = None,
     ) -> None:
         self.dataset = dataset
+        # The question bank's wording (templates, display names, multiple-choice groups); None:
+        # the built-in templates of crs.language.generation.
+        self.questions = questions
         self.catalog = dataset.catalog
         self.policy = policy
         self.retriever = retriever
@@ -244,11 +249,32 @@ class ChatBot:
     # --- words ----------------------------------------------------------------------------------
 
     def question(self, attribute: int, session: ChatSession | None = None) -> str:
+        if self.questions is not None:
+            return self.questions.question(attribute, _words(session))
         from crs.language import generation
 
         return generation.ask_attribute(
             self.catalog.attributes[attribute], _words(session), domain=self.domain
         )
+
+    def choices(self, session: ChatSession) -> tuple[tuple[int, str], ...]:
+        """The values offered for the pending question when its group is asked as one multiple-choice
+        question ("Which decade?"): (attribute, display name) pairs; empty for a yes/no question."""
+        pending, rules = session.pending, self.questions
+        if not isinstance(pending, Ask) or rules is None or not rules.is_choice(pending.attribute):
+            return ()
+        values = rules.choices(pending.attribute, session.state.asked_attributes)
+        return tuple((value, rules.display_name(value)) for value in values)
+
+    def choose(self, session: ChatSession, attribute: int) -> ChatSession:
+        """A value picked for a multiple-choice question. The protocol stays one attribute per
+        question: the asked value is a "yes"; another is an inform of it and a "no" to the asked one."""
+        pending = session.pending
+        if not isinstance(pending, Ask) or attribute not in dict(self.choices(session)):
+            return session.say("assistant", "That is not one of the choices: pick one of the buttons.")
+        if attribute == pending.attribute:
+            return self.handle_reply(session, AnswerReply(Answer.YES))
+        return self.handle_reply(session, InformReply(attributes=(attribute,), unwanted=(pending.attribute,)))
 
     def recommendation(self, action: Recommend, session: ChatSession | None = None) -> str:
         from crs.language import generation
@@ -301,6 +327,8 @@ class ChatBot:
     def not_understood(self, session: ChatSession) -> str:
         if isinstance(session.pending, Ask):
             question = self.question(session.pending.attribute)
+            if self.choices(session):
+                return f"Sorry, I did not get that. {question} (pick one, or don't care)"
             return f"Sorry, I did not get that. {question} (yes / no / don't care)"
         return "Sorry, I did not get that. Tell me a genre, a mood, a decade or a title you like."
 
@@ -380,13 +408,18 @@ def build_bot(
     words the catalog does not use to attributes and ranks items by the person's own words."""
     from crs.data import load_dataset
     from crs.evaluation.runner import RunSpec, build_policy
+    from crs.lab.questions import DEFAULT_BANK, resolve_questions
     from crs.language.understanding import Understander
     from knowledge_graph import AttributeGraph
 
     dataset = load_dataset(dataset_name, data_dir)
+    # A person is asked only what the question bank allows: the dataset's own bank unless the
+    # policy's parameters bring question rules; every policy of the chat shares them.
+    questions = dict((policy_params or {}).get("questions") or {"bank": DEFAULT_BANK})
 
     def make_policy(name: str) -> Any:
-        params = (policy_params or {}) if name == policy_name else {}
+        params = dict(policy_params or {}) if name == policy_name else {}
+        params["questions"] = questions
         spec = RunSpec(dataset=dataset_name, policy=name, policy_params=params, scorer="bpr")
         return build_policy(spec, dataset, cache_dir)
 
@@ -405,4 +438,5 @@ def build_bot(
         AttributeGraph(dataset),
         policy_factory=make_policy,
         retriever=retriever,
+        questions=resolve_questions(questions, dataset.catalog, dataset.name),
     )

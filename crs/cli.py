@@ -19,6 +19,8 @@ from typing import Any
 
 from crs.config import ConfigError, load_config
 from crs.data.errors import DataError
+from crs.lab.commands import add_parsers as _add_lab_parsers
+from crs.lab.commands import cmd_compare, cmd_sweep
 from crs.registry import POLICIES, SIMULATORS, UnknownNameError
 
 EXIT_USAGE = 2
@@ -91,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a policy parameter (repeatable), e.g. --param list_size=5",
     )
+    evaluate.add_argument(
+        "--policy-config",
+        type=Path,
+        metavar="FILE",
+        help="a policy configuration (policy, [params], [questions]); see configs/policy.example.toml",
+    )
     evaluate.add_argument("--scorer", choices=["popularity", "bpr"], help="ranks recommended items")
     evaluate.add_argument("--simulator", help=f"one of: {', '.join(SIMULATORS.names())}")
     evaluate.add_argument("--limit", type=_positive_int, help="first N shuffled target pairs (default: all)")
@@ -145,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(chat)
     chat.add_argument("--dataset", default=None, help="catalog to chat about (default: movielens)")
     chat.add_argument("--policy", help=f"one of: {', '.join(POLICIES.names())} (default: belief)")
+    chat.add_argument(
+        "--policy-config",
+        type=Path,
+        metavar="FILE",
+        help="a policy configuration (see configs/policy.example.toml)",
+    )
     chat.add_argument("--port", type=_positive_int, help="port (default: the first free one from 7860)")
     chat.add_argument("--cache-dir", help="where trained models are kept (default: ~/.cache/crs)")
     chat.add_argument(
@@ -162,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("dataset")
     info.add_argument("--data-dir")
 
+    _add_lab_parsers(commands, _positive_int)  # compare, sweep (crs/lab/commands.py)
     commands.add_parser("policies", help="list the registered policies and simulators")
     return parser
 
@@ -236,11 +251,37 @@ def _resolve_evaluate_config(args: argparse.Namespace) -> dict[str, Any]:
         "paths.cache_dir": args.cache_dir,
     }
     config = load_config(args.config, overrides)
+    _apply_policy_config(config, "evaluate", args.policy, args.policy_config)
     policy = config["evaluate"]["policy"]
     params = config["policy"].setdefault(policy, {})
     for name, value in args.param:
         params[name] = value
     return config
+
+
+def _apply_policy_config(config: dict[str, Any], section: str, flag: str | None, path: Path | None) -> Any:
+    """Put a --policy-config file into the resolved configuration: its policy, its [params] over
+    the [policy.<name>] defaults (flags still win: --param comes after), its question rules."""
+    if path is None:
+        return None
+    from crs.lab.config import load_policy_config
+
+    policy_config = load_policy_config(path)
+    if flag and flag != policy_config.policy:
+        raise CliError(
+            f"--policy {flag} conflicts with {path}, which configures policy {policy_config.policy!r}"
+        )
+    config[section]["policy"] = policy_config.policy
+    params = config["policy"].setdefault(policy_config.policy, {})
+    params.update(policy_config.params)
+    if "questions" in policy_config.policy_params:
+        params["questions"] = policy_config.policy_params["questions"]
+    config["policy_config"] = {
+        "label": policy_config.label,
+        "source": str(path),
+        "text": policy_config.to_toml(),
+    }
+    return policy_config
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -277,6 +318,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     dataset = load_dataset(spec.dataset, data["dir"] or None, split_seed=data["split_seed"])
     dataset.split(spec.split)  # fail before any training when the split is absent
+    if args.policy_config is not None:  # names the file in errors about the dataset's attributes
+        from crs.lab.config import load_policy_config
+
+        load_policy_config(args.policy_config).check(dataset)
     cache_dir = Path(config["paths"]["cache_dir"]) if config["paths"]["cache_dir"] else None
     with _progress_bar(0, "training scorer (epochs)", args.quiet or spec.scorer != "bpr") as bar:
 
@@ -501,6 +546,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             "paths.cache_dir": args.cache_dir,
         },
     )
+    _apply_policy_config(config, "chat", args.policy, args.policy_config)
     chat = config["chat"]
     cache = config["paths"]["cache_dir"]
     started = time.perf_counter()
@@ -518,7 +564,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
             )
         except ValueError as error:
             raise CliError(str(error)) from None
-    demo = launch(bot, "127.0.0.1", args.port or chat["port"] or None, block=False)
+    demo = launch(
+        bot,
+        "127.0.0.1",
+        args.port or chat["port"] or None,
+        block=False,
+        cache_dir=Path(cache) if cache else None,
+    )
     seconds = time.perf_counter() - started
     print(f"crs chat ({bot.dataset.name}, policy {chat['policy']}) ready in {seconds:.1f} s")
     print(f"open {demo.local_url} in a browser; Ctrl+C stops", flush=True)
@@ -572,6 +624,8 @@ COMMANDS = {
     "chat": cmd_chat,
     "data": cmd_data,
     "policies": cmd_policies,
+    "compare": cmd_compare,
+    "sweep": cmd_sweep,
 }
 
 

@@ -8,19 +8,44 @@ serves many conversations, interleaved or in parallel.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from crs.engine import Policy
 from crs.index import FloatArray, IntArray
-from crs.types import DialogueState, UserId
+from crs.types import DialogueState, SystemAction, UserId
 
 if TYPE_CHECKING:
     from crs.data import Dataset
+    from crs.lab.questions import QuestionRules
     from crs.scoring import Scorer
 
-__all__ = ["Policy", "PolicyBase", "top_k"]
+__all__ = ["Candidate", "Policy", "PolicyBase", "Tracing", "top_k"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One action a policy weighed before choosing (a decision trace entry). What `score` means
+    is the policy's own, stated by its `trace_score` (e.g. expected turns, or bits)."""
+
+    act: str  # "ask", "recommend" or "give_up"
+    score: float
+    attribute: int | None = None  # attribute index, for "ask"
+    chosen: bool = False
+
+
+@runtime_checkable
+class Tracing(Protocol):
+    """Optional: a policy that can say which actions it weighed in a state where it chose
+    `action`. Asked after `act`, outside its timing, with no rng: tracing never changes a
+    conversation and never counts as thinking time."""
+
+    trace_score: str  # what a candidate's score measures, and whether lower or higher is better
+
+    def considered(self, state: DialogueState, action: SystemAction) -> tuple[Candidate, ...]: ...
 
 
 def top_k(items: IntArray, scores: FloatArray, k: int) -> tuple[int, ...]:
@@ -40,13 +65,26 @@ class PolicyBase:
 
     name = "base"
 
-    def __init__(self, dataset: Dataset, scorer: Scorer, list_size: int = 10) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        scorer: Scorer,
+        list_size: int = 10,
+        questions: Mapping[str, Any] | None = None,
+    ) -> None:
         if list_size < 1:
             raise ValueError(f"list_size must be at least 1, got {list_size}")
         self.dataset = dataset
         self.scorer = scorer
         self.index = dataset.catalog.index
         self.list_size = list_size
+        # Question rules (crs.lab.questions): which attributes may be asked, their weights, a
+        # question limit. None (no rules) keeps every policy's own behaviour exactly.
+        from crs.lab.questions import resolve_questions
+
+        self.question_rules: QuestionRules | None = resolve_questions(
+            questions, dataset.catalog, dataset.name
+        )
         self._cached_user: UserId | None = None
         self._cached: tuple[FloatArray, IntArray] | None = None
 
@@ -66,6 +104,17 @@ class PolicyBase:
 
     def is_last_action(self, state: DialogueState) -> bool:
         return state.turns_left <= 1
+
+    def may_ask(self, state: DialogueState) -> bool:
+        """False once the question rules' `max_questions` are used up: then only recommendations."""
+        return self.question_rules is None or self.question_rules.may_ask(state)
+
+    def rule_question_scores(self, scores: FloatArray, floor: float = 0.0) -> FloatArray:
+        """Question scores (higher is better) under the question rules: unaskable attributes get
+        `floor`, positive scores are multiplied by the attribute's weight. Unchanged without rules."""
+        if self.question_rules is None:
+            return scores
+        return self.question_rules.question_scores(scores, floor)
 
 
 def binary_entropy(p: FloatArray) -> FloatArray:

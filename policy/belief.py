@@ -34,7 +34,7 @@ Every decision can be explained: `decide(state)` returns the numbers behind it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ from crs.types import (
     SystemAction,
     UserId,
 )
-from policy.base import PolicyBase, binary_entropy
+from policy.base import Candidate, PolicyBase, binary_entropy
 from policy.learning import Trained, TrainingContext, load_or_train, tuning_pairs
 from policy.prior import FEATURES, PriorFeatures, fit_conditional_logit, opening_groups
 
@@ -80,11 +80,25 @@ class Decision:
     question: int | None  # attribute index of the best question
     question_yes: float | None  # probability of a "yes" to it
     error_rate: float  # the user's answer error rate the belief currently expects
+    asking_costs: tuple[tuple[int, float], ...] = ()  # (attribute, cost if asking it first) for
+    # every shortlisted question the lookahead weighed, most informative first
+
+    def trace(self) -> tuple[Candidate, ...]:
+        """The decision trace: each question weighed and recommending now, cheapest first."""
+        if isinstance(self.action, GiveUp):
+            return (Candidate("give_up", self.cost_if_recommending, chosen=True),)
+        asked = self.action.attribute if isinstance(self.action, Ask) else None
+        trace = [Candidate("ask", cost, attribute=a, chosen=a == asked) for a, cost in self.asking_costs]
+        trace.append(
+            Candidate("recommend", self.cost_if_recommending, chosen=isinstance(self.action, Recommend))
+        )
+        return tuple(sorted(trace, key=lambda candidate: candidate.score))
 
 
 class BeliefPolicy(PolicyBase):
     name = "belief"
     learns = True
+    trace_score = "expected turns to the item, minus the worth of an early success (lower is better)"
 
     def __init__(
         self,
@@ -105,8 +119,9 @@ class BeliefPolicy(PolicyBase):
         prior_l2: float = 0.001,
         prior_seed: int = 0,
         training: TrainingContext | None = None,
+        questions: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(dataset, scorer, list_size)
+        super().__init__(dataset, scorer, list_size, questions)
         if len(error_rates) != len(error_weights) or not error_rates:
             raise ValueError("error_rates and error_weights must be non-empty and of the same length")
         if any(not 0.0 < e < 0.5 for e in error_rates):
@@ -156,6 +171,7 @@ class BeliefPolicy(PolicyBase):
         else:
             self.prior_weights = np.zeros(len(FEATURES))
         self._prior_user: UserId | None = None
+        self._last_decision: tuple[DialogueState, Decision] | None = None
         self._prior_logits: FloatArray | None = None
         n_attributes = dataset.catalog.index.n_attributes
         self._attribute_names = [a.name for a in dataset.catalog.attributes][:n_attributes]
@@ -304,9 +320,13 @@ class BeliefPolicy(PolicyBase):
             question: int | None = None,
             yes: float | None = None,
         ) -> Decision:
-            return Decision(action, len(items), top_mass, if_recommending, asking, question, yes, error_rate)
+            return Decision(
+                action, len(items), top_mass, if_recommending, asking, question, yes, error_rate, tuple(costs)
+            )
 
-        if self.is_last_action(state) or len(items) <= self.list_size:
+        costs: list[tuple[int, float]] = []  # the lookahead's numbers, kept for the decision trace
+
+        if self.is_last_action(state) or len(items) <= self.list_size or not self.may_ask(state):
             return decision(recommendation)
         share = self.index.attribute_counts(items, probabilities)
         yes = share * (1.0 - error_rate) + (1.0 - share) * error_rate
@@ -314,18 +334,31 @@ class BeliefPolicy(PolicyBase):
         asked = list(state.asked_attributes)
         if asked:
             gain[asked] = -1.0
+        gain = self.rule_question_scores(gain, floor=-1.0)
+        rules = self.question_rules
+        weights = rules.weights if rules is not None and rules.weighted else None
         k = min(self.lookahead_questions, len(gain))
         shortlist = np.argpartition(-gain, k - 1)[:k]
         shortlist = shortlist[gain[shortlist] > 1e-9]
         if len(shortlist) == 0:
             return decision(recommendation)
         dont_know = self.dont_know_rate(state)
-        best_cost, best_question = np.inf, -1
+        best_cost, best_question, best_score = np.inf, -1, -np.inf
         for attribute in shortlist[np.lexsort((shortlist, -gain[shortlist]))]:
             cost = self.ask_cost(
                 items, probabilities, int(attribute), error_rate, dont_know, turns_left, step
             )
-            if cost < best_cost - 1e-12:
+            costs.append((int(attribute), float(cost)))
+            if weights is None:
+                better = cost < best_cost - 1e-12
+            else:
+                # A designer's weight multiplies the turns a question is expected to save (and
+                # divides what it would lose), so the ask-or-recommend verdict keeps its sign.
+                saving, weight = if_recommending - cost, float(weights[attribute])
+                score = saving * weight if saving > 0 else saving / weight
+                better = score > best_score + 1e-12
+                best_score = max(best_score, score)
+            if better:
                 best_cost, best_question = cost, int(attribute)
         if best_cost < if_recommending:
             return decision(Ask(best_question), best_cost, best_question, float(yes[best_question]))
@@ -376,7 +409,17 @@ class BeliefPolicy(PolicyBase):
     def act(
         self, state: DialogueState, rng: np.random.Generator, evidence: FloatArray | None = None
     ) -> SystemAction:
-        return self.decide(state, evidence).action
+        decision = self.decide(state, evidence)
+        if evidence is None:
+            self._last_decision = (state, decision)  # for `considered`, asked right after
+        return decision.action
+
+    def considered(self, state: DialogueState, action: SystemAction) -> tuple[Candidate, ...]:
+        """The rollout values `act` compared in `state` (the decision trace): taken from the
+        decision just made when it was made in this very state, else decided again."""
+        last = self._last_decision
+        decision = last[1] if last is not None and last[0] is state else self.decide(state)
+        return decision.trace()
 
     def explain(self, state: DialogueState, evidence: FloatArray | None = None) -> str:
         """Why the policy does what it does in this state, in a sentence or two."""

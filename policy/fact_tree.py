@@ -47,7 +47,7 @@ baseline measures.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -82,6 +82,7 @@ def grow_tree(
     max_depth: int,
     min_leaf_items: int,
     progress: Progress | None = None,
+    question_weights: FloatArray | None = None,
 ) -> dict[str, np.ndarray]:
     """Grow the tree greedily (most balanced weighted split first) and encode it as arrays.
 
@@ -103,7 +104,7 @@ def grow_tree(
         node = stack.pop()
         items = item_order[start[node] : stop[node]]
         splittable = depth[node] < max_depth and len(items) > min_leaf_items
-        best = _best_split(index, items, weights) if splittable else None
+        best = _best_split(index, items, weights, question_weights) if splittable else None
         if best is None:
             settled += len(items)
             percent = settled * 100 // max(n_items, 1)
@@ -138,8 +139,11 @@ def grow_tree(
     }
 
 
-def _best_split(index: AttributeIndex, items: IntArray, weights: FloatArray) -> int | None:
-    """The attribute with the largest information gain on `items` (None when none splits them)."""
+def _best_split(
+    index: AttributeIndex, items: IntArray, weights: FloatArray, question_weights: FloatArray | None = None
+) -> int | None:
+    """The attribute with the largest information gain on `items` (None when none splits them),
+    the gain multiplied by `question_weights` when given (question rules: 0 = never asked)."""
     total = float(weights[items].sum())
     if len(items) < 2 or total <= 0.0:
         return None
@@ -148,6 +152,8 @@ def _best_split(index: AttributeIndex, items: IntArray, weights: FloatArray) -> 
     gain = binary_entropy(with_attribute / total)
     # Zero-weight items can make a non-split look balanced: an attribute on all items or none splits nothing.
     gain[(counts == 0) | (counts == len(items))] = 0.0
+    if question_weights is not None:
+        gain = gain * question_weights
     best = int(np.argmax(gain))
     return best if gain[best] > 0.0 else None
 
@@ -167,8 +173,9 @@ class FactTreePolicy(PolicyBase):
         min_leaf_items: int = 10,
         prior: float = 30.0,
         training: TrainingContext | None = None,
+        questions: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(dataset, scorer, list_size)
+        super().__init__(dataset, scorer, list_size, questions)
         if max_depth < 0:
             raise ValueError(f"max_depth must be at least 0, got {max_depth}")
         if min_leaf_items < 1:
@@ -176,17 +183,24 @@ class FactTreePolicy(PolicyBase):
         if prior <= 0.0:
             raise ValueError(f"prior must be positive (every item must stay reachable), got {prior}")
         context = training or TrainingContext()
-        settings = {
+        settings: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "max_depth": max_depth,
             "min_leaf_items": min_leaf_items,
             "prior": prior,
         }
+        rules = self.question_rules
+        # The tree is grown with the question rules (unaskable attributes never become a node), so
+        # rules are part of the cache key; without rules the key, and the tree, stay as before.
+        question_weights = None
+        if rules is not None:
+            question_weights = np.where(rules.askable, rules.weights, 0.0)
+            settings["questions"] = rules.fingerprint()
 
         def train() -> Mapping[str, np.ndarray]:
             context.report("counting targets", 0.0)
             weights = target_weights(dataset, prior)
-            tree = grow_tree(self.index, weights, max_depth, min_leaf_items, context.report)
+            tree = grow_tree(self.index, weights, max_depth, min_leaf_items, context.report, question_weights)
             context.report("growing the question tree", 1.0)
             return tree
 
@@ -212,7 +226,7 @@ class FactTreePolicy(PolicyBase):
         node = self.walk(state, consistent)
         attribute = int(self.node_attribute[node])
         small = int(consistent.sum()) <= self.list_size
-        if attribute == LEAF or small or self.is_last_action(state):
+        if attribute == LEAF or small or self.is_last_action(state) or not self.may_ask(state):
             return Recommend(self.ranked(state, contradictions, available))
         return Ask(attribute)
 

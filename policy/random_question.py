@@ -24,5 +24,12 @@ class RandomQuestionPolicy(MaxEntropyPolicy):
         asked = list(state.asked_attributes)
         if asked:
             splitting[asked] = False
+        rules = self.question_rules
+        if rules is not None:
+            splitting &= rules.askable & (rules.weights > 0)
         choices = np.flatnonzero(splitting)
+        if len(choices) and rules is not None and rules.weighted:
+            # Weighted rules: a question's chance is proportional to its weight.
+            p = rules.weights[choices] / rules.weights[choices].sum()
+            return int(choices[rng.choice(len(choices), p=p)])
         return int(choices[rng.integers(len(choices))]) if len(choices) else None

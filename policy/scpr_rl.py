@@ -182,9 +182,17 @@ class ScprRlPolicy(ScprWalkPolicy):
         train_dont_know: float = 0.0,
         seed: int = 0,
         training: TrainingContext | None = None,
+        questions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            dataset, scorer, list_size, temperature, recommend_mass, rejected_penalty, through_friends
+            dataset,
+            scorer,
+            list_size,
+            temperature,
+            recommend_mass,
+            rejected_penalty,
+            through_friends,
+            questions=questions,
         )
         if hidden < 1 or episodes < 0 or batch_episodes < 1 or epochs < 1:
             raise ValueError(
@@ -231,6 +239,9 @@ class ScprRlPolicy(ScprWalkPolicy):
             "scorer": getattr(scorer, "name", type(scorer).__name__),
             "scorer_fingerprint": getattr(scorer, "data_fingerprint", None),
         }
+        if self.question_rules is not None:  # the walk asks differently: another network to learn
+            settings["questions"] = self.question_rules.fingerprint()
+            settings["max_questions"] = self.question_rules.max_questions
         context = training or TrainingContext()
         self.trained: Trained = load_or_train(
             context, dataset, "scpr_rl", settings, lambda: self._train(context.report)

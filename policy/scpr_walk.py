@@ -13,8 +13,9 @@ candidates' weight, or on the last turn.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,8 +41,9 @@ class ScprWalkPolicy(PolicyBase):
         recommend_mass: float = 0.9,
         rejected_penalty: float = 1.0,
         through_friends: bool = False,
+        questions: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(dataset, scorer, list_size)
+        super().__init__(dataset, scorer, list_size, questions)
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         if not 0.0 < recommend_mass <= 1.0:
@@ -75,7 +77,7 @@ class ScprWalkPolicy(PolicyBase):
         full = np.full(self.index.n_items, -np.inf)
         full[candidates] = values
         recommendation = Recommend(top_k(candidates, full, self.list_size))
-        if len(candidates) <= self.list_size or self.is_last_action(state):
+        if len(candidates) <= self.list_size or self.is_last_action(state) or not self.may_ask(state):
             return WalkStep(recommendation)
         weights = np.exp((values - values.max()) / self.temperature)
         weights /= weights.sum()
@@ -86,9 +88,14 @@ class ScprWalkPolicy(PolicyBase):
             through_friends=self.through_friends,
             exclude=state.asked_attributes,
         )
+        rules = self.question_rules
+        if rules is not None:
+            reachable = reachable[rules.askable[reachable] & (rules.weights[reachable] > 0)]
         if len(reachable) == 0:
             return WalkStep(recommendation, weights=weights)
         entropy = binary_entropy(self.index.attribute_counts(candidates, weights)[reachable])
+        if rules is not None and rules.weighted:
+            entropy = entropy * rules.weights[reachable]
         best = int(np.argmax(entropy))
         if entropy[best] <= 1e-12:
             return WalkStep(recommendation, weights=weights)

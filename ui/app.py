@@ -16,6 +16,7 @@ import gradio as gr
 
 from crs.chat import ChatBot, ChatSession, build_bot
 from crs.types import AcceptReply, Answer, AnswerReply, Ask, Recommend, RejectReply
+from ui.lab import build_lab_tab
 
 __all__ = ["build_bot", "build_demo", "click", "launch"]
 
@@ -41,6 +42,11 @@ def render(bot: ChatBot, session: ChatSession) -> list[dict[str, Any]]:
 
 def options(bot: ChatBot, session: ChatSession) -> list[dict[str, str]]:
     pending = session.pending
+    values = bot.choices(session)
+    if values:  # a multiple-choice question ("Which decade?"): one button per value
+        return [{"label": name, "value": f"choice:{attribute}"} for attribute, name in values] + [
+            {"label": "Don't care", "value": "answer:dont_know"}
+        ]
     if isinstance(pending, Ask):
         return [
             {"label": "Yes", "value": "answer:yes"},
@@ -84,7 +90,10 @@ def constraints(bot: ChatBot, session: ChatSession) -> list[tuple[str, int]]:
     ]
 
 
-def build_demo(bot: ChatBot) -> gr.Blocks:
+def build_demo(bot: ChatBot, cache_dir: Path | None = None) -> gr.Blocks:
+    """The chat page and, in a second tab, the policy lab on the same catalog (`cache_dir`: where
+    the lab's policies keep what they learn)."""
+
     def outputs(session: ChatSession) -> tuple[Any, ...]:
         return (
             session,
@@ -129,31 +138,34 @@ def build_demo(bot: ChatBot) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         session = gr.State()
         gr.Markdown(f"## {TITLE}\nCatalog: **{bot.dataset.name}**, {bot.catalog.n_items:,} items.")
-        with gr.Row():
-            with gr.Column(scale=3):
-                chat = gr.Chatbot(height=560, label="Chat", elem_id="chat")
-                text = gr.Textbox(
-                    placeholder="Say what you like, answer, or pick from the list…",
-                    show_label=False,
-                    elem_id="message",
-                )
-                with gr.Row():
-                    send = gr.Button("Send", variant="primary", elem_id="send")
-                    restart = gr.Button("Restart", elem_id="restart")
-                    save = gr.Button("Save transcript", elem_id="save")
-                transcript = gr.File(label="Transcript (JSONL, the evaluation format)", visible=True)
-            with gr.Column(scale=1):
-                panel = gr.Markdown(elem_id="understood")
-                constraint = gr.Dropdown(label="Remove a preference", choices=[], elem_id="constraint")
-                forget = gr.Button("Remove", elem_id="remove")
-                from crs.registry import POLICIES
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat-tab"), gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(height=560, label="Chat", elem_id="chat")
+                    text = gr.Textbox(
+                        placeholder="Say what you like, answer, or pick from the list…",
+                        show_label=False,
+                        elem_id="message",
+                    )
+                    with gr.Row():
+                        send = gr.Button("Send", variant="primary", elem_id="send")
+                        restart = gr.Button("Restart", elem_id="restart")
+                        save = gr.Button("Save transcript", elem_id="save")
+                    transcript = gr.File(label="Transcript (JSONL, the evaluation format)", visible=True)
+                with gr.Column(scale=1):
+                    panel = gr.Markdown(elem_id="understood")
+                    constraint = gr.Dropdown(label="Remove a preference", choices=[], elem_id="constraint")
+                    forget = gr.Button("Remove", elem_id="remove")
+                    from crs.registry import POLICIES
 
-                chooser = gr.Dropdown(
-                    label="Question policy (starts over)",
-                    choices=POLICIES.names(),
-                    value=bot.default_policy,
-                    elem_id="policy",
-                )
+                    chooser = gr.Dropdown(
+                        label="Question policy (starts over)",
+                        choices=POLICIES.names(),
+                        value=bot.default_policy,
+                        elem_id="policy",
+                    )
+            with gr.Tab("Policy lab", id="lab-tab"):
+                build_lab_tab(bot.dataset, cache_dir)
         shared = [session, chat, panel, constraint]
         demo.load(start, None, shared, api_name="start")
         send.click(respond, [text, session], [*shared, text], api_name="respond")
@@ -167,8 +179,11 @@ def build_demo(bot: ChatBot) -> gr.Blocks:
 
 
 def click(bot: ChatBot, session: ChatSession, value: str) -> ChatSession:
-    """A button under the last message: "answer:yes|no|dont_know", "accept:<item>" or "reject"."""
+    """A button under the last message: "answer:yes|no|dont_know", "choice:<attribute>" (a value
+    of a multiple-choice question), "accept:<item>" or "reject"."""
     kind, _, argument = value.partition(":")
+    if kind == "choice" and argument.isdigit():
+        return bot.choose(session, int(argument))
     if kind == "answer" and argument in {a.value for a in Answer}:
         return bot.handle_reply(session, AnswerReply(Answer(argument)))
     if kind == "accept" and argument.isdigit():
@@ -178,8 +193,14 @@ def click(bot: ChatBot, session: ChatSession, value: str) -> ChatSession:
     return session
 
 
-def launch(bot: ChatBot, host: str = "127.0.0.1", port: int | None = None, block: bool = True) -> Any:
+def launch(
+    bot: ChatBot,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    block: bool = True,
+    cache_dir: Path | None = None,
+) -> Any:
     """Serve the chat on `host` (local only by default; never shared publicly)."""
-    demo = build_demo(bot)
+    demo = build_demo(bot, cache_dir)
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True)
     return demo

@@ -6,6 +6,7 @@ line (README, "Transcript format") and `from_json` reads it back for `crs view`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,35 @@ from crs.types import (
 
 
 @dataclass(frozen=True)
+class ConsideredAction:
+    """One entry of a turn's decision trace (`policy.base.Candidate`, with the dataset's ids)."""
+
+    act: str  # "ask", "recommend" or "give_up"
+    score: float  # in the policy's own measure (its `trace_score`)
+    attribute: int | str | None = None  # dataset id, for "ask"
+    chosen: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"act": self.act}
+        if self.attribute is not None:
+            out["attribute"] = self.attribute
+        out["score"] = round(self.score, 4) if math.isfinite(self.score) else None
+        if self.chosen:
+            out["chosen"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConsideredAction:
+        score = data.get("score")
+        return cls(
+            act=str(data["act"]),
+            score=float(score) if score is not None else math.inf,
+            attribute=data.get("attribute"),
+            chosen=bool(data.get("chosen", False)),
+        )
+
+
+@dataclass(frozen=True)
 class TurnRecord:
     turn: int
     act: str  # "inform" (the user's opening), "ask", "recommend" or "give_up"
@@ -46,6 +76,9 @@ class TurnRecord:
     items: tuple[ItemId, ...] | None = None  # dataset ids, rank order
     accepted: bool | None = None
     decision_ms: float | None = None
+    # The decision trace (RunSpec.trace, policies that support it); None: not traced, and then
+    # absent from the transcript line, so untraced transcripts look as they always did.
+    candidates: tuple[ConsideredAction, ...] | None = None
 
     def to_json(self, timings: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"turn": self.turn, "actor": self.actor}
@@ -58,6 +91,8 @@ class TurnRecord:
                 out[name] = value
         if self.items is not None:
             out["items"] = list(self.items)
+        if self.candidates is not None:
+            out["candidates"] = [candidate.to_json() for candidate in self.candidates]
         return out
 
     @classmethod
@@ -73,6 +108,11 @@ class TurnRecord:
             items=tuple(items) if items is not None else None,
             accepted=data.get("accepted"),
             decision_ms=data.get("decision_ms"),
+            candidates=(
+                tuple(ConsideredAction.from_json(c) for c in data["candidates"])
+                if data.get("candidates") is not None
+                else None
+            ),
         )
 
 

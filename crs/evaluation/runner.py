@@ -20,7 +20,7 @@ import numpy as np
 from crs.data import Dataset
 from crs.engine import ConversationEngine, Policy
 from crs.evaluation.metrics import Metrics, compute_metrics
-from crs.evaluation.records import ConversationRecord, TurnRecord
+from crs.evaluation.records import ConsideredAction, ConversationRecord, TurnRecord
 from crs.registry import POLICIES, SIMULATORS
 from crs.types import AcceptReply, AnswerReply, Ask, Catalog, GiveUp, InformReply, Recommend
 from simulators.rule_based import SimulatorOptions
@@ -51,6 +51,7 @@ class RunSpec:
     answer_noise: float = 0.0
     dont_know: float = 0.0
     patience: int | None = None
+    trace: bool = False  # record the actions the policy considered each turn (policies that can say)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -107,6 +108,7 @@ class _Runner:
             answer_noise=spec.answer_noise, dont_know=spec.dont_know, patience=spec.patience
         )
         user_rng, policy_rng = conversation_rngs(spec.seed, conversation_id)
+        tracing = spec.trace and hasattr(self.policy, "considered")
         engine = ConversationEngine(self.policy, max_turns=spec.max_turns)
         try:
             participant = SIMULATORS.create(spec.simulator, catalog, target, options)
@@ -132,20 +134,40 @@ class _Runner:
                 return self._record(conversation_id, user_id, target, turns, None, None, "error", repr(error))
             action, reply, ms = result.action, result.reply, round(result.decision_seconds * 1000.0, 4)
             turn = result.state.turn
+            # Asked after the timed decision, with no rng: tracing changes neither.
+            considered = _considered(self.policy, catalog, state, action) if tracing else None
             if isinstance(action, Ask):
                 answer = reply.answer.value if isinstance(reply, AnswerReply) else "quit"
                 attribute = catalog.attributes[action.attribute].id
-                turns.append(TurnRecord(turn, "ask", t=t, attribute=attribute, answer=answer, decision_ms=ms))
+                turns.append(
+                    TurnRecord(
+                        turn,
+                        "ask",
+                        t=t,
+                        attribute=attribute,
+                        answer=answer,
+                        decision_ms=ms,
+                        candidates=considered,
+                    )
+                )
             elif isinstance(action, Recommend):
                 accepted = isinstance(reply, AcceptReply)
                 items = tuple(catalog.items[i].id for i in action.items)
                 turns.append(
-                    TurnRecord(turn, "recommend", t=t, items=items, accepted=accepted, decision_ms=ms)
+                    TurnRecord(
+                        turn,
+                        "recommend",
+                        t=t,
+                        items=items,
+                        accepted=accepted,
+                        decision_ms=ms,
+                        candidates=considered,
+                    )
                 )
                 if accepted:
                     success_t, target_rank = t, action.items.index(target) + 1
             elif isinstance(action, GiveUp):
-                turns.append(TurnRecord(turn, "give_up", t=t, decision_ms=ms))
+                turns.append(TurnRecord(turn, "give_up", t=t, decision_ms=ms, candidates=considered))
             state = result.state
             t += 1
         assert state.termination is not None
@@ -181,6 +203,16 @@ class _Runner:
             termination=termination,
             extra={"error": error} if error else {},
         )
+
+
+def _considered(policy: Any, catalog: Catalog, state: Any, action: Any) -> tuple[ConsideredAction, ...]:
+    """A tracing policy's decision trace (`policy.base.Tracing`) in the dataset's ids."""
+    return tuple(
+        ConsideredAction(
+            c.act, c.score, catalog.attributes[c.attribute].id if c.attribute is not None else None, c.chosen
+        )
+        for c in policy.considered(state, action)
+    )
 
 
 def _attribute_id(catalog: Catalog, reply: Any) -> int | str | None:

@@ -1,0 +1,1 @@
+"""The policy lab: configuration files, question banks, comparisons and sweeps of question policies."""

@@ -1,0 +1,885 @@
+"""A simulated user that talks: decisions from code, words from a language model, checked by our reader.
+
+The user has a hidden target item. It knows the target's attribute names but never its title or
+id: no prompt contains them, and a reply that names the title (case-insensitive, fuzzy) is dropped
+("How Reliable is Your Simulator?", 2024: title leakage inflates success rates).
+
+Two modes:
+
+- **phrase** (default; for small local models such as gemma-3-270m, which cannot decide a
+  preference but phrase a given decision well): the decision comes from code, exactly as the
+  rule-based simulator makes it (the target's attributes, the persona, optional answer noise and
+  "don't know"); the model only writes the words, from a fixed few-shot prompt at temperature 0.
+  Our own understanding (`crs.language.Understander`, with the system's action as context) then
+  reads the words back; when they lose the decision the reply is regenerated once (another seed,
+  a higher temperature), then replaced by a plain template. `Utterance.source` says which
+  happened ("llm" = first draft kept, "regenerated", "template").
+- **decide** (for a capable model behind an OpenAI-compatible endpoint, iEvaLM-style): the model
+  gets the persona and the target's attribute names (still never the title; shown lists describe
+  items by their attributes, not their titles) and decides itself. Its reply is read with the
+  understander; the code's decision is kept next to it as the ground truth to audit against.
+
+Every request carries a seed drawn from the conversation's generator, so a rerun is word for word
+the same with a backend that honours seeds (and the on-disk cache makes it cheap).
+
+`behaviour="protocol"` makes the decisions those of the standard protocol (one opening attribute,
+never quits, never volunteers, "don't know" and noise only from the options), drawing from the
+generator as `RuleBasedUser` does; `behaviour="persona"` lets the persona decide those.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from crs.llm.base import Generation, GenerationRequest, LLMBackend, LLMError, Message
+from crs.types import (
+    AcceptReply,
+    Answer,
+    AnswerReply,
+    Ask,
+    Catalog,
+    DialogueState,
+    InformReply,
+    QuitReply,
+    Recommend,
+    RejectReply,
+    SystemAction,
+    UserReply,
+)
+from simulators.persona import PROTOCOL_PERSONA, Persona
+from simulators.rule_based import SimulatorOptions
+
+if TYPE_CHECKING:
+    from crs.language.understanding import Understander
+
+Mode = Literal["phrase", "decide"]
+Behaviour = Literal["persona", "protocol"]
+Source = Literal["llm", "regenerated", "template"]
+MODES: tuple[Mode, ...] = ("phrase", "decide")
+BEHAVIOURS: tuple[Behaviour, ...] = ("persona", "protocol")
+SEED_LIMIT = 2**31 - 1
+MAX_REPLY_CHARS = 300  # a reply is one or two sentences; anything longer is cut
+MAX_DESCRIBED_ATTRIBUTES = 20  # target attributes named in the decide-mode prompt
+MAX_LIST_ATTRIBUTES = 6  # attributes per shown item in the decide-mode prompt
+FUZZY_TITLE = 0.86  # difflib ratio at which a phrase counts as the title (typos, missing spaces)
+MIN_FUZZY_CHARS = 5  # shorter titles are matched exactly only: fuzzy on "ABBA" hits too much
+
+
+@dataclass(frozen=True)
+class LLMUserSettings:
+    mode: Mode = "phrase"
+    behaviour: Behaviour = "persona"
+    temperature: float = 0.0  # first draft: temperature 0 is what phrases a decision reliably
+    retry_temperature: float = 0.7  # the regeneration must differ from the first draft
+    max_tokens: int = 40  # a reply is one sentence
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.behaviour not in BEHAVIOURS:
+            raise ValueError(f"behaviour must be one of {', '.join(BEHAVIOURS)}, got {self.behaviour!r}")
+        if self.temperature < 0 or self.retry_temperature < 0:
+            raise ValueError("temperatures must be 0 or more")
+        if self.max_tokens < 4:
+            raise ValueError(f"max_tokens must leave room for a reply (4 or more), got {self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the user means; `reply` is what the dialogue state should receive."""
+
+    reply: UserReply
+    extras: tuple[int, ...] = ()  # further true wishes the words mention (answers only)
+    reason: int | None = None  # an attribute of the shown list that the target lacks (rejections)
+    rank: int | None = None  # 1-based position of the accepted item in the shown list
+
+    @property
+    def label(self) -> str:
+        """A short name of the decision for transcripts: yes / no / dont_know / accept / ..."""
+        reply = self.reply
+        if isinstance(reply, AnswerReply):
+            return reply.answer.value
+        return {
+            AcceptReply: "accept",
+            RejectReply: "reject",
+            InformReply: "inform",
+            QuitReply: "quit",
+        }[type(reply)]
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    decision: Decision  # phrase mode: what the words say; decide mode: the ground truth
+    understood: UserReply | None  # our reader's reading of `text` (decide mode: the model's decision)
+    source: Source
+    tokens: int = 0
+    llm_seconds: float = 0.0
+    leaks: int = 0  # drafts dropped because they named the title
+    llm_calls: int = 0
+
+    @property
+    def first_draft_ok(self) -> bool:
+        return self.source == "llm"
+
+
+# --- title leakage ------------------------------------------------------------------------------
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_YEAR = re.compile(r"\(\s*\d{4}\s*\)\s*$")
+_TRAILING_ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|il|el|die|der|das)$")
+# Titles made only of everyday words ("Yes", "Low", "The The", "10") cannot be kept out of
+# ordinary speech, and saying "yes" does not reveal the band Yes: they are not checked.
+_COMMON = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "i",
+        "im",
+        "me",
+        "my",
+        "we",
+        "you",
+        "your",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "how",
+        "why",
+        "when",
+        "where",
+        "so",
+        "very",
+        "really",
+        "just",
+        "some",
+        "any",
+        "anything",
+        "something",
+        "all",
+        "also",
+        "too",
+        "more",
+        "most",
+        "much",
+        "many",
+        "please",
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "sure",
+        "no",
+        "nope",
+        "nah",
+        "not",
+        "none",
+        "never",
+        "maybe",
+        "dont",
+        "know",
+        "idea",
+        "number",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "first",
+        "second",
+        "third",
+        "last",
+        "next",
+        "bye",
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
+        "ok",
+        "okay",
+        "good",
+        "great",
+        "fine",
+        "nice",
+        "like",
+        "love",
+        "want",
+        "looking",
+        "after",
+        "stuff",
+        "music",
+        "movie",
+        "movies",
+        "film",
+        "films",
+        "song",
+        "songs",
+        "less",
+        "heavy",
+        "light",
+        "s",
+        "them",
+        "they",
+        "ones",
+        "quite",
+        "rather",
+    ]
+)
+
+
+def normalize(text: str) -> str:
+    """Lower case, accents folded, every run of non-alphanumerics one space."""
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(c for c in folded if not unicodedata.combining(c)).lower().replace("'", "")
+    return _NON_WORD.sub(" ", folded).strip()
+
+
+def title_forms(title: str) -> tuple[str, ...]:
+    """The ways a title may be written: "Lion King, The (1994)" -> "the lion king", "lion king"."""
+    base = _YEAR.sub("", title.strip()).strip()
+    moved = _TRAILING_ARTICLE.match(base)
+    candidates = [base]
+    if moved:
+        candidates += [f"{moved.group(2)} {moved.group(1)}", moved.group(1)]
+    forms: list[str] = []
+    for candidate in candidates:
+        form = normalize(candidate)
+        if form.startswith("the ") and len(form) > 8:
+            forms.append(form[4:])
+        forms.append(form)
+    return tuple(
+        f for f in dict.fromkeys(forms) if f and not all(w in _COMMON or w.isdigit() for w in f.split())
+    )
+
+
+class TitleGuard:
+    """Says whether a text names one title (whole words, case-insensitive, small typos allowed)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.forms = title_forms(title)
+
+    def leaks(self, text: str) -> bool:
+        if not self.forms:
+            return False
+        words = normalize(text).split()
+        padded = f" {' '.join(words)} "
+        for form in self.forms:
+            if f" {form} " in padded or f" {form.replace(' ', '')} " in padded:
+                return True
+            if len(form) < MIN_FUZZY_CHARS:
+                continue
+            n = form.count(" ") + 1
+            for size in {max(1, n - 1), n, n + 1}:
+                for start in range(0, max(0, len(words) - size) + 1):
+                    window = " ".join(words[start : start + size])
+                    if abs(len(window) - len(form)) > 3:
+                        continue
+                    if difflib.SequenceMatcher(None, window, form).ratio() >= FUZZY_TITLE:
+                        return True
+        return False
+
+
+# --- reading replies back ---------------------------------------------------------------------------
+
+
+def replies_match(
+    catalog: Catalog, decision: UserReply, understood: UserReply | None, target_attributes: Iterable[int]
+) -> bool:
+    """Whether a reading of the words carries the decision.
+
+    Answers, quits and rejections match by kind (and answer); an acceptance by its item. An
+    opening matches when every decided attribute is understood (by name: LastFM has both "80s"
+    and "80's", and the reader rightly takes the more used one), nothing understood as wanted is
+    false of the target, and nothing of the target is understood as unwanted.
+    """
+    if understood is None:
+        return False
+    if isinstance(decision, InformReply):
+        if not isinstance(understood, InformReply) or not understood.attributes:
+            return False
+        from crs.language.understanding import normalize_key
+
+        def keys(attributes: Iterable[int]) -> set[str]:
+            return {normalize_key(catalog.attributes[a].name) for a in attributes}
+
+        target_keys = keys(target_attributes)
+        wanted = keys(understood.attributes)
+        return (
+            keys(decision.attributes) <= wanted
+            and wanted <= target_keys
+            and not keys(understood.unwanted) & target_keys
+        )
+    return decision == understood
+
+
+# --- prompts ----------------------------------------------------------------------------------------
+
+_HEADER = (
+    "A person chats with a {domain} recommender. Each reply starts with the decision's own words "
+    "(yes, no, not sure, number N, none of these, I'd like, bye), keeps the person's style, is one "
+    "sentence, and never names a title.\n\n"
+)
+_LIST = "Bot shows: a numbered list"
+_OPEN = "Bot says: What are you in the mood for?"
+# (style, what the bot did, decision, reply), balanced over the kinds of decision and their
+# outcomes. Every reply starts with the decision's own words: a small model copies that pattern.
+_EXAMPLES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "music": (
+        ("casual, short", "Bot asks: Do you like jazz?", "yes (jazz)", "Yes, I love jazz."),
+        (
+            "polite, medium",
+            "Bot asks: Are you into metal?",
+            "no (metal)",
+            "No, I'm afraid metal is not for me.",
+        ),
+        ("casual, medium", _LIST, "take number 4", "Number 4 is the one, love it!"),
+        ("terse, short", "Bot asks: How about some blues?", "not sure (blues)", "Not sure, no idea."),
+        ("enthusiastic, short", _OPEN, "want (80s, synth pop)", "I'd like some moody 80s synth pop!"),
+        (
+            "polite, medium",
+            _LIST,
+            "none of them (too much: pop)",
+            "None of these, thanks, too much pop for me.",
+        ),
+        ("terse, short", "Bot asks: Do you like soul?", "no (soul)", "No."),
+        ("enthusiastic, medium", _LIST, "take number 7", "Number 7, that's exactly it!"),
+        ("casual, short", _LIST, "none of them", "None of these, sorry."),
+        (
+            "enthusiastic, long",
+            "Bot asks: Are you into indie?",
+            "yes (indie); also wants: 90s",
+            "Yes, indie is great, and something from the 90s would be perfect!",
+        ),
+        ("casual, short", "Bot asks: Do you like punk?", "quit", "Bye, I'm done."),
+    ),
+    "movies": (
+        ("casual, short", "Bot asks: How about a comedy?", "yes (comedy)", "Yes, a comedy sounds good."),
+        (
+            "polite, medium",
+            "Bot asks: Are you in the mood for horror?",
+            "no (horror)",
+            "No, horror is not for me.",
+        ),
+        ("casual, medium", _LIST, "take number 4", "Number 4 is the one, love it!"),
+        ("terse, short", "Bot asks: Something from the 1970s?", "not sure (1970s)", "Not sure, no idea."),
+        ("enthusiastic, short", _OPEN, "want (1980s, sci-fi)", "I'd like some 80s sci-fi!"),
+        (
+            "polite, medium",
+            _LIST,
+            "none of them (too much: romance)",
+            "None of these, thanks, too much romance.",
+        ),
+        ("terse, short", "Bot asks: Would you enjoy a western?", "no (western)", "No."),
+        ("enthusiastic, medium", _LIST, "take number 7", "Number 7, that's exactly it!"),
+        ("casual, short", _LIST, "none of them", "None of these, sorry."),
+        (
+            "enthusiastic, long",
+            "Bot asks: Would you enjoy a drama?",
+            "yes (drama); also wants: 1990s",
+            "Yes, a drama is great, and something from the 90s would be perfect!",
+        ),
+        ("casual, short", "Bot asks: Should it be dark?", "quit", "Bye, I'm done."),
+    ),
+}
+
+
+def phrase_prompt_prefix(domain: str) -> str:
+    """The fixed part of every phrasing prompt of a domain (a server can keep it cached)."""
+    examples = _EXAMPLES["music" if domain == "music" else "movies"]
+    blocks = [f"Style: {s}\n{bot}\nDecision: {d}\nPerson: {r}\n\n" for s, bot, d, r in examples]
+    return _HEADER.format(domain=domain) + "".join(blocks)
+
+
+_DECIDE_SYSTEM = (
+    "You role-play a person using a {domain} recommender chat. You want one particular {thing}; "
+    "you cannot name it, you only know it is: {description}. Your style: {tone}, {verbosity} replies. "
+    "Answer the recommender's yes/no questions truthfully from that description (yes, no, or that you "
+    "don't know). When it shows a numbered list, say the number of the item that fits the description "
+    '("number 3") or say "none of these" with a short reason. Never make up a title. '
+    "Reply with one or two sentences only."
+)
+
+
+# --- the user ---------------------------------------------------------------------------------------
+
+
+class LLMUser:
+    """One simulated person with one hidden target. Holds no conversation state of its own.
+
+    `opening`/`respond` give decisions only (the `Participant` protocol of `crs.engine`), so the
+    same user can drive the plain engine; `open`/`answer` give words as well.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        target: int,
+        options: SimulatorOptions | None = None,
+        *,
+        backend: LLMBackend | None = None,
+        understander: Understander | None = None,
+        persona: Persona | None = None,
+        settings: LLMUserSettings | None = None,
+        domain: str = "movies",
+    ) -> None:
+        item = catalog.items[target]
+        if not item.attributes:
+            raise ValueError(f"target item {item.id!r} has no attributes to talk about")
+        self.catalog = catalog
+        self.target = target
+        self.options = options or SimulatorOptions()
+        self.settings = settings or LLMUserSettings()
+        self.persona = persona or PROTOCOL_PERSONA
+        self.backend = backend
+        self.domain = domain
+        self.guard = TitleGuard(item.title)
+        self._item_id = item.id
+        self._target_attributes = frozenset(item.attributes)
+        self._item_attributes = {i.index: i.attributes for i in catalog.items}
+        # Attributes whose name would give the title away (LastFM tags artists with their own
+        # name) are never said; a question about one is answered without repeating it.
+        self._speakable = tuple(
+            a for a in item.attributes if not self.guard.leaks(catalog.attributes[a].name)
+        )
+        if not self._speakable:
+            raise ValueError(f"target item {item.id!r} has only attributes that name its title")
+        if understander is None:
+            understander = _shared_understander(catalog)
+        self.understander = understander
+        if self.settings.mode == "decide" and backend is None:
+            raise ValueError("decide mode needs a language model backend")
+
+    # --- decisions (code) -------------------------------------------------------------------------
+
+    @property
+    def _protocol(self) -> bool:
+        return self.settings.behaviour == "protocol"
+
+    def decide_opening(self, rng: np.random.Generator, exclude: Sequence[int] = ()) -> Decision:
+        """1-3 true attributes of the target (one in protocol behaviour, drawn as the rule user
+        draws it); `exclude` holds ones already said that the system did not understand."""
+        choices = [a for a in self._speakable if a not in exclude] or list(self._speakable)
+        k = 1 if self._protocol else min(self.persona.opening_attributes, len(choices))
+        if k == 1:
+            picked = [choices[int(rng.integers(len(choices)))]]
+        else:
+            picked = [choices[int(i)] for i in rng.choice(len(choices), size=k, replace=False)]
+        return Decision(InformReply(attributes=tuple(picked)))
+
+    def decide(
+        self, action: SystemAction, turn: int, rng: np.random.Generator, known: Iterable[int] = ()
+    ) -> Decision:
+        """The reply to `action` after `turn` turns. Draws from `rng` only for enabled options, in
+        the rule simulator's order, so protocol behaviour makes the rule simulator's decisions."""
+        options = self.options
+        patience = options.patience
+        if not self._protocol and self.persona.patience is not None:
+            patience = min(patience or self.persona.patience, self.persona.patience)
+        if patience is not None and turn >= patience:
+            return Decision(QuitReply())
+        if isinstance(action, Ask):
+            dont_know = options.dont_know
+            if not self._protocol and self.persona.dont_know_rate:
+                dont_know = 1.0 - (1.0 - dont_know) * (1.0 - self.persona.dont_know_rate)
+            if dont_know and rng.random() < dont_know:
+                answer = Answer.DONT_KNOW
+            else:
+                truth = action.attribute in self._target_attributes
+                if options.answer_noise and rng.random() < options.answer_noise:
+                    truth = not truth
+                answer = Answer.YES if truth else Answer.NO
+            extras: tuple[int, ...] = ()
+            if not self._protocol and self.persona.volunteer_rate:
+                said = {*known, action.attribute}
+                unsaid = [a for a in self._speakable if a not in said]
+                if rng.random() < self.persona.volunteer_rate and unsaid:
+                    extras = (unsaid[int(rng.integers(len(unsaid)))],)
+            return Decision(AnswerReply(answer), extras=extras)
+        if isinstance(action, Recommend):
+            shown = action.items[: options.list_size]
+            if self.target in shown:
+                return Decision(AcceptReply(self.target), rank=shown.index(self.target) + 1)
+            return Decision(RejectReply(), reason=self._reason(shown))
+        raise TypeError(f"the simulated user cannot answer {action!r}")
+
+    def _reason(self, shown: Sequence[int]) -> int | None:
+        """What the shown items have in common that the target lacks ("too much pop"): true, and
+        only said by a persona that says more than a word."""
+        if self.persona.verbosity == "short":
+            return None
+        counts = Counter(a for item in shown for a in self.catalog.items[item].attributes)
+        for attribute, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            if attribute in self._target_attributes:
+                continue
+            name = self.catalog.attributes[attribute].name
+            if not self.guard.leaks(name) and not any(
+                TitleGuard(self.catalog.items[i].title).leaks(name) for i in shown
+            ):
+                return attribute
+        return None
+
+    # `Participant` protocol: decisions without words.
+    def opening(self, rng: np.random.Generator) -> InformReply:
+        reply = self.decide_opening(rng).reply
+        assert isinstance(reply, InformReply)
+        return reply
+
+    def respond(self, state: DialogueState, action: SystemAction, rng: np.random.Generator) -> UserReply:
+        return self.decide(action, state.turn, rng, state.accepted_attributes).reply
+
+    # --- words ----------------------------------------------------------------------------------------
+
+    def open(self, rng: np.random.Generator, exclude: Sequence[int] = (), system_text: str = "") -> Utterance:
+        """The opening request (or a new one after the system did not understand the last)."""
+        decision = self.decide_opening(rng, exclude)
+        return self._speak(decision, None, system_text, _draw_seed(rng), history=())
+
+    def answer(
+        self,
+        action: SystemAction,
+        system_text: str,
+        turn: int,
+        rng: np.random.Generator,
+        known: Iterable[int] = (),
+        history: Sequence[tuple[str, str]] = (),
+    ) -> Utterance:
+        """The reply to the system's `action`, worded as `system_text`, after `turn` turns.
+        `history` ((`shown_text` of a system message, user text) pairs) is read in decide mode only."""
+        decision = self.decide(action, turn, rng, known)
+        return self._speak(decision, action, system_text, _draw_seed(rng), history)
+
+    def template_utterance(self, decision: Decision, context: SystemAction | None) -> Utterance:
+        """The plain wording of a decision (used after the system asked back)."""
+        return self._template(decision, context, leaks=0)
+
+    def _speak(
+        self,
+        decision: Decision,
+        context: SystemAction | None,
+        system_text: str,
+        seed: int,
+        history: Sequence[tuple[str, str]],
+    ) -> Utterance:
+        if self.backend is None:
+            return self._template(decision, context, leaks=0)
+        if isinstance(decision.reply, QuitReply) or self.settings.mode == "phrase":
+            return self._phrase(decision, context, system_text, seed)
+        return self._decide_in_words(decision, context, system_text, seed, history)
+
+    def _phrase(
+        self, decision: Decision, context: SystemAction | None, system_text: str, seed: int
+    ) -> Utterance:
+        prompt = phrase_prompt_prefix(self.domain) + self._situation(decision, context, system_text)
+        tokens, seconds, leaks, calls = 0, 0.0, 0, 0
+        # The regeneration starts the reply with the decision's own words ("Number 4", "No,") and
+        # lets the model go on from there, at a higher temperature and another seed.
+        lead = _lead_words(decision)
+        attempts: tuple[tuple[float, int, str, Source], ...] = (
+            (self.settings.temperature, seed, "", "llm"),
+            (self.settings.retry_temperature, seed + 1, lead, "regenerated"),
+        )
+        for temperature, attempt_seed, prefill, source in attempts:
+            request = GenerationRequest(
+                prompt=prompt + (f" {prefill}" if prefill else ""),
+                max_tokens=self.settings.max_tokens,
+                temperature=temperature,
+                seed=attempt_seed % SEED_LIMIT,
+                stop=("\n",),
+            )
+            generation = self._generate(request)
+            if generation is None:
+                break
+            calls += 1
+            tokens += generation.prompt_tokens + generation.completion_tokens
+            seconds += generation.seconds
+            text = _clean(prefill + generation.text if prefill else generation.text)
+            if not text:
+                continue
+            if self.guard.leaks(text):
+                leaks += 1
+                continue
+            understood = self._read(text, context)
+            if replies_match(self.catalog, decision.reply, understood, self._target_attributes):
+                return Utterance(text, decision, understood, source, tokens, seconds, leaks, calls)
+        fallback = self._template(decision, context, leaks)
+        return Utterance(
+            fallback.text, decision, fallback.understood, "template", tokens, seconds, leaks, calls
+        )
+
+    def _decide_in_words(
+        self,
+        ground_truth: Decision,
+        context: SystemAction | None,
+        system_text: str,
+        seed: int,
+        history: Sequence[tuple[str, str]],
+    ) -> Utterance:
+        """Decide mode: the model decides; the code's decision is kept as the ground truth."""
+        messages = [Message("system", self._decide_system_prompt())]
+        for bot_text, user_text in history:
+            messages += [Message("user", bot_text), Message("assistant", user_text)]
+        messages.append(Message("user", self.shown_text(system_text, context)))
+        tokens, seconds, leaks, calls = 0, 0.0, 0, 0
+        attempts: tuple[tuple[float, int, Source], ...] = (
+            (self.settings.temperature, seed, "llm"),
+            (self.settings.retry_temperature, seed + 1, "regenerated"),
+        )
+        for temperature, attempt_seed, source in attempts:
+            request = GenerationRequest(
+                messages=tuple(messages),
+                max_tokens=self.settings.max_tokens,
+                temperature=temperature,
+                seed=attempt_seed % SEED_LIMIT,
+                stop=("\n",),
+            )
+            generation = self._generate(request)
+            if generation is None:
+                break
+            calls += 1
+            tokens += generation.prompt_tokens + generation.completion_tokens
+            seconds += generation.seconds
+            text = _clean(generation.text)
+            if not text:
+                continue
+            if self.guard.leaks(text):
+                leaks += 1
+                continue
+            understood = self._read(text, context)
+            return Utterance(text, ground_truth, understood, source, tokens, seconds, leaks, calls)
+        fallback = self._template(ground_truth, context, leaks)
+        return Utterance(
+            fallback.text, ground_truth, fallback.understood, "template", tokens, seconds, leaks, calls
+        )
+
+    def _generate(self, request: GenerationRequest) -> Generation | None:
+        """One model call, or None when the request would carry the title (never sent) or the
+        backend fails: the words then come from the template, and the run goes on."""
+        assert self.backend is not None
+        text = request.prompt or "\n".join(m.content for m in request.messages)
+        item_id = str(self._item_id)
+        if self.guard.leaks(text) or (not item_id.isdigit() and item_id.lower() in text.lower()):
+            return None
+        try:
+            return self.backend.generate(request)
+        except LLMError:
+            return None
+
+    def _read(self, text: str, context: SystemAction | None) -> UserReply | None:
+        """The reply the chat would act on, read as `ChatBot.handle_text` reads it: nothing when
+        the reader would ask back, restart or show help instead."""
+        return read_reply(self.understander, text, context, self._item_attributes)
+
+    # --- prompts and templates ---------------------------------------------------------------------------
+
+    def _name(self, attribute: int) -> str | None:
+        name = self.catalog.attributes[attribute].name
+        return None if self.guard.leaks(name) else name
+
+    def _situation(self, decision: Decision, context: SystemAction | None, system_text: str) -> str:
+        if isinstance(context, Recommend):
+            bot = _LIST
+        elif isinstance(context, Ask):
+            question = _first_line(system_text)
+            bot = (
+                f"Bot asks: {question}"
+                if question and not self.guard.leaks(question)
+                else "Bot asks: one thing"
+            )
+        else:
+            bot = _OPEN
+        decided = self._decision_words(decision, context)
+        return f"Style: {self.persona.style}\n{bot}\nDecision: {decided}\nPerson:"
+
+    def _decision_words(self, decision: Decision, context: SystemAction | None) -> str:
+        reply = decision.reply
+        if isinstance(reply, QuitReply):
+            return "quit"
+        if isinstance(reply, AcceptReply):
+            return f"take number {decision.rank}"
+        if isinstance(reply, RejectReply):
+            reason = self._name(decision.reason) if decision.reason is not None else None
+            return f"none of them (too much: {reason})" if reason else "none of them"
+        if isinstance(reply, InformReply):
+            names = [n for n in (self._name(a) for a in reply.attributes) if n]
+            return f"want ({', '.join(names)})"
+        assert isinstance(reply, AnswerReply)
+        word = {Answer.YES: "yes", Answer.NO: "no", Answer.DONT_KNOW: "not sure"}[reply.answer]
+        asked = self._name(context.attribute) if isinstance(context, Ask) else None
+        words = f"{word} ({asked})" if asked else word
+        extras = [n for n in (self._name(a) for a in decision.extras) if n]
+        return words + (f"; also wants: {', '.join(extras)}" if extras else "")
+
+    def _template(self, decision: Decision, context: SystemAction | None, leaks: int) -> Utterance:
+        reply = decision.reply
+        if isinstance(reply, QuitReply):
+            text = "Bye."
+        elif isinstance(reply, AcceptReply):
+            text = f"Number {decision.rank}, that's the one."
+        elif isinstance(reply, RejectReply):
+            text = "None of these."
+        elif isinstance(reply, InformReply):
+            names = [n for n in (self._name(a) for a in reply.attributes) if n]
+            text = f"I'm looking for {_join(names)}."
+        else:
+            assert isinstance(reply, AnswerReply)
+            text = {Answer.YES: "Yes.", Answer.NO: "No.", Answer.DONT_KNOW: "I don't know."}[reply.answer]
+        return Utterance(text, decision, self._read(text, context), "template", leaks=leaks)
+
+    def _decide_system_prompt(self) -> str:
+        names = [n for n in (self._name(a) for a in self._speakable[:MAX_DESCRIBED_ATTRIBUTES]) if n]
+        return _DECIDE_SYSTEM.format(
+            domain=self.domain,
+            thing="artist" if self.domain == "music" else "film",
+            description=", ".join(names),
+            tone=self.persona.tone,
+            verbosity=self.persona.verbosity,
+        )
+
+    def shown_text(self, system_text: str, context: SystemAction | None) -> str:
+        """What the model is shown of a system message: lists as attribute descriptions (every
+        title hidden, since the target's is among them), anything naming the title replaced."""
+        if isinstance(context, Recommend):
+            lines = ["Here are some ideas:"]
+            for number, item in enumerate(context.items, start=1):
+                guard = TitleGuard(self.catalog.items[item].title)
+                names = [
+                    self.catalog.attributes[a].name
+                    for a in self.catalog.items[item].attributes
+                    if not guard.leaks(self.catalog.attributes[a].name)
+                    and not self.guard.leaks(self.catalog.attributes[a].name)
+                ]
+                lines.append(
+                    f"{number}. an item that is {', '.join(names[:MAX_LIST_ATTRIBUTES]) or 'unknown'}"
+                )
+            lines.append('Pick a number, or say "none of these".')
+            return "\n".join(lines)
+        if isinstance(context, Ask) and self._name(context.attribute) is None:
+            return "Do you like that? (yes / no)"
+        text = system_text.split("\n\n")[0]
+        return "What are you in the mood for?" if self.guard.leaks(text) else text
+
+
+_UNDERSTANDERS: dict[int, tuple[Catalog, Understander]] = {}
+
+
+def _shared_understander(catalog: Catalog) -> Understander:
+    """One reader per catalog in a process: building one takes about a second on LastFM."""
+    from crs.language.understanding import Understander
+
+    entry = _UNDERSTANDERS.get(id(catalog))
+    if entry is None or entry[0] is not catalog:
+        if len(_UNDERSTANDERS) >= 4:
+            _UNDERSTANDERS.clear()
+        entry = (catalog, Understander(catalog))
+        _UNDERSTANDERS[id(catalog)] = entry
+    return entry[1]
+
+
+def read_reply(
+    understander: Understander,
+    text: str,
+    context: SystemAction | None,
+    item_attributes: dict[int, tuple[int, ...]] | None = None,
+) -> UserReply | None:
+    """The one tracker reply the chat takes from `text` (None: it would ask back or not act)."""
+    from crs.language.acts import Help, MoreLike, Restart, to_user_reply
+
+    understanding = understander.understand(text, context)
+    if understanding.clarify or understanding.of_type(Restart) or understanding.of_type(Help):
+        return None
+    if understanding.of_type(MoreLike) and isinstance(context, Recommend):
+        return None  # the chat would show more like one item: neither accept nor a plain reject
+    return to_user_reply(understanding, item_attributes)
+
+
+def _lead_words(decision: Decision) -> str:
+    """How a reply carrying `decision` starts (the regeneration's forced beginning)."""
+    reply = decision.reply
+    if isinstance(reply, AnswerReply):
+        return {Answer.YES: "Yes,", Answer.NO: "No,", Answer.DONT_KNOW: "Not sure,"}[reply.answer]
+    if isinstance(reply, AcceptReply):
+        return f"Number {decision.rank}"
+    if isinstance(reply, RejectReply):
+        return "None of these,"
+    if isinstance(reply, InformReply):
+        return "I'd like"
+    return "Bye,"
+
+
+def _draw_seed(rng: np.random.Generator) -> int:
+    # Exactly one draw per utterance, whatever path the words take, so the decisions that follow
+    # are the same with and without a model.
+    return int(rng.integers(SEED_LIMIT))
+
+
+def _clean(text: str) -> str:
+    line = text.strip().split("\n")[0].strip()
+    for prefix in ("Person:", "person:", "Reply:"):
+        if line.startswith(prefix):
+            line = line[len(prefix) :].strip()
+    if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'":
+        line = line[1:-1].strip()
+    return line[:MAX_REPLY_CHARS]
+
+
+def _first_line(text: str) -> str:
+    return text.strip().split("\n")[0].strip()
+
+
+def _join(words: Sequence[str]) -> str:
+    words = list(words)
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+__all__ = [
+    "Decision",
+    "LLMUser",
+    "LLMUserSettings",
+    "TitleGuard",
+    "Utterance",
+    "phrase_prompt_prefix",
+    "replies_match",
+]
