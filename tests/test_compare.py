@@ -146,7 +146,9 @@ def test_trace_never_changes_a_conversation(
         asked = {
             c.attribute for r in traced.records for t in r.turns for c in t.candidates or () if c.act == "ask"
         }
-        assert asked and not asked & {lastfm_star.catalog.attribute_index(n) for n in ("rock", "pop")}
+        assert asked and not asked & {
+            a.id for a in lastfm_star.catalog.attributes if a.name in ("rock", "pop")
+        }
 
 
 def test_trace_round_trips_and_old_transcripts_still_load() -> None:
