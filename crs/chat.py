@@ -128,8 +128,10 @@ class ChatBot:
                 self._policies[name] = self._policy_factory(name)
             return self._policies[name]
 
-    def start(self, seed: int = 0, policy: str = "") -> ChatSession:
-        state = new_state(User(WEB_USER), self.max_turns)
+    def start(self, seed: int = 0, policy: str = "", user: User | None = None) -> ChatSession:
+        """A new conversation. `user` is who is talking (their history and friends inform the
+        policy's prior): the evaluation passes the target pair's user; a visitor is anonymous."""
+        state = new_state(user or User(WEB_USER), self.max_turns)
         session = ChatSession(state=state, seed=seed, policy=policy or self.default_policy)
         return session.say("assistant", self.greeting())
 
@@ -150,7 +152,7 @@ class ChatBot:
         session = session.say("user", shown)
         understanding = self.understander.understand(text, session.pending)
         if understanding.of_type(Restart):
-            return self.start(session.seed + 1, session.policy)
+            return self.start(session.seed + 1, session.policy, session.state.user)
         if understanding.of_type(Help):
             return session.say("assistant", self.help_text(session))
         if understanding.clarify:

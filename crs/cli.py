@@ -21,6 +21,7 @@ from crs.config import ConfigError, load_config
 from crs.data.errors import DataError
 from crs.lab.commands import add_parsers as _add_lab_parsers
 from crs.lab.commands import cmd_compare, cmd_sweep
+from crs.llm.base import LLMError
 from crs.registry import POLICIES, SIMULATORS, UnknownNameError
 
 EXIT_USAGE = 2
@@ -101,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--scorer", choices=["popularity", "bpr"], help="ranks recommended items")
     evaluate.add_argument("--simulator", help=f"one of: {', '.join(SIMULATORS.names())}")
+    evaluate.add_argument(
+        "--llm-backend",
+        choices=["local", "remote"],
+        help="--simulator llm: the language model (default: local)",
+    )
+    evaluate.add_argument(
+        "--llm-url", help="--simulator llm, remote: base URL of an OpenAI-compatible server"
+    )
+    evaluate.add_argument("--llm-model", help="--simulator llm, remote: model name sent with each request")
+    evaluate.add_argument(
+        "--llm-mode",
+        choices=["phrase", "decide"],
+        help="--simulator llm: phrase (code decides, the model words it) | decide (the model decides)",
+    )
     evaluate.add_argument("--limit", type=_positive_int, help="first N shuffled target pairs (default: all)")
     evaluate.add_argument(
         "--offset", type=_non_negative_int, help="skip the first N shuffled pairs (4000: tuning pairs only)"
@@ -249,6 +264,10 @@ def _resolve_evaluate_config(args: argparse.Namespace) -> dict[str, Any]:
         "evaluate.dont_know": args.dont_know,
         "evaluate.patience": args.patience,
         "paths.cache_dir": args.cache_dir,
+        "llm.backend": args.llm_backend,
+        "llm.url": args.llm_url,
+        "llm.model": args.llm_model,
+        "simulator.llm.mode": args.llm_mode,
     }
     config = load_config(args.config, overrides)
     _apply_policy_config(config, "evaluate", args.policy, args.policy_config)
@@ -284,6 +303,14 @@ def _apply_policy_config(config: dict[str, Any], section: str, flag: str | None,
     return policy_config
 
 
+def _simulator_params(config: dict[str, Any], simulator: str) -> dict[str, Any]:
+    """What the simulator needs beyond the protocol: the LLM user's [simulator.llm] and [llm]."""
+    if simulator != "llm":
+        return {}
+    cache = config["paths"]["cache_dir"]
+    return {**config["simulator"]["llm"], "llm": dict(config["llm"]), "cache_dir": cache or None}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from crs.data import load_dataset
     from crs.evaluation.report import check_new_run_folder, format_table, write_run
@@ -308,6 +335,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             answer_noise=run["answer_noise"],
             dont_know=run["dont_know"],
             patience=run["patience"] or None,
+            simulator_params=_simulator_params(config, run["simulator"]),
         )
     except ValueError as error:
         raise CliError(str(error)) from None
@@ -342,7 +370,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        result = evaluate(spec, dataset, policy, progress=on_progress)
+        try:
+            result = evaluate(spec, dataset, policy, progress=on_progress)
+        except LLMError as error:  # the simulated user's model failed (unreachable, bad file)
+            raise CliError(str(error)) from None
 
     config["resolved"] = {
         "dataset_source": str(dataset.source),
@@ -454,6 +485,8 @@ def cmd_view(args: argparse.Namespace) -> int:
     wanted = set(args.conversation or [])
     failures_left = args.failures
     explainer = _Explainer(config, args.data_dir) if args.explain else None
+    if args.why and config["evaluate"].get("simulator") == "llm":
+        raise CliError("--why replays rule-protocol runs; a run with the LLM user shows its words instead")
     reasoner = _Reasoner(config, args.data_dir) if args.why else None
     try:
         for record in read_transcripts(transcripts_path):
@@ -467,6 +500,10 @@ def cmd_view(args: argparse.Namespace) -> int:
                 reasons = reasoner.reasons(record) if reasoner else {}
                 for turn in record.to_json()["turns"]:
                     print("  " + _describe_turn(turn))
+                    for who in ("system_text", "user_text"):
+                        if turn.get(who):  # runs with the LLM user keep the words
+                            text = turn[who].strip().replace("\n", "\n" + " " * 14)
+                            print(f"      {'chat' if who == 'system_text' else 'user'}: {text}")
                     if turn["turn"] in reasons:
                         print("      why: " + reasons[turn["turn"]])
                 if explainer and record.success:

@@ -102,6 +102,11 @@ SIMULATORS.register(
     "simulators.rule_based:RuleBasedUser",
     "the standard binary-question simulated user (SCPR/UNICORN protocol)",
 )
+SIMULATORS.register(
+    "llm",
+    "simulators.llm_user:LLMUser",
+    "a user who talks (LLM words, decisions from code or the model) with the whole chat",
+)
 
 DATASETS.register("lastfm", "crs.data.loaders:load_lastfm", "LastFM, 33 coarse attributes (SCPR release)")
 DATASETS.register("lastfm_star", "crs.data.loaders:load_lastfm_star", "LastFM*, 8,438 tags (SCPR release)")

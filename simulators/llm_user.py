@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from crs.llm.base import Generation, GenerationRequest, LLMBackend, LLMError, Message
+from crs.llm.base import Generation, GenerationRequest, LLMBackend, Message
 from crs.types import (
     AcceptReply,
     Answer,
@@ -135,7 +135,7 @@ class Utterance:
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _YEAR = re.compile(r"\(\s*\d{4}\s*\)\s*$")
-_TRAILING_ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|il|el|die|der|das)$")
+_TRAILING_ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|il|el|die|der|das)$", re.IGNORECASE)
 # Titles made only of everyday words ("Yes", "Low", "The The", "10") cannot be kept out of
 # ordinary speech, and saying "yes" does not reveal the band Yes: they are not checked.
 _COMMON = frozenset(
@@ -693,17 +693,15 @@ class LLMUser:
         )
 
     def _generate(self, request: GenerationRequest) -> Generation | None:
-        """One model call, or None when the request would carry the title (never sent) or the
-        backend fails: the words then come from the template, and the run goes on."""
+        """One model call, or None when the request would carry the title (it is never sent; the
+        words then come from the template). A failing backend raises `LLMError`: a run whose
+        model is unreachable must stop, not quietly become a run of templates."""
         assert self.backend is not None
         text = request.prompt or "\n".join(m.content for m in request.messages)
         item_id = str(self._item_id)
         if self.guard.leaks(text) or (not item_id.isdigit() and item_id.lower() in text.lower()):
             return None
-        try:
-            return self.backend.generate(request)
-        except LLMError:
-            return None
+        return self.backend.generate(request)
 
     def _read(self, text: str, context: SystemAction | None) -> UserReply | None:
         """The reply the chat would act on, read as `ChatBot.handle_text` reads it: nothing when

@@ -79,6 +79,11 @@ class TurnRecord:
     # The decision trace (RunSpec.trace, policies that support it); None: not traced, and then
     # absent from the transcript line, so untraced transcripts look as they always did.
     candidates: tuple[ConsideredAction, ...] | None = None
+    # Words of a run with the LLM user (crs/evaluation/spoken.py); None elsewhere, and then absent.
+    system_text: str | None = None
+    user_text: str | None = None  # the user's reply to this turn
+    user_intent: str | None = None  # what the simulated user meant: yes, no, accept, reject, ...
+    words: str | None = None  # how the words came about: llm, regenerated or template
 
     def to_json(self, timings: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"turn": self.turn, "actor": self.actor}
@@ -93,6 +98,9 @@ class TurnRecord:
             out["items"] = list(self.items)
         if self.candidates is not None:
             out["candidates"] = [candidate.to_json() for candidate in self.candidates]
+        for name in ("system_text", "user_text", "user_intent", "words"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
     @classmethod
@@ -113,6 +121,10 @@ class TurnRecord:
                 if data.get("candidates") is not None
                 else None
             ),
+            system_text=data.get("system_text"),
+            user_text=data.get("user_text"),
+            user_intent=data.get("user_intent"),
+            words=data.get("words"),
         )
 
 

@@ -21,12 +21,32 @@ TABLE_COLUMNS = (
     ("decision_ms_p50", "p50 ms", "{:.3f}"),
     ("decision_ms_p95", "p95 ms", "{:.3f}"),
     ("train_seconds", "train s", "{:.1f}"),  # shown only when some row has it
+    # Runs with the LLM user (crs/evaluation/spoken.py); shown only when some row has them.
+    ("first_draft_agreement", "1st agree", "{:.3f}"),
+    ("agreement", "agree", "{:.3f}"),
+    ("regenerated_rate", "regen", "{:.3f}"),
+    ("template_rate", "templ", "{:.3f}"),
+    ("tokens_per_conversation", "tok/conv", "{:.0f}"),
+    ("seconds_per_conversation", "s/conv", "{:.2f}"),
+    ("conversations_per_minute", "conv/min", "{:.1f}"),
+)
+_OPTIONAL = frozenset(
+    {
+        "train_seconds",
+        "first_draft_agreement",
+        "agreement",
+        "regenerated_rate",
+        "template_rate",
+        "tokens_per_conversation",
+        "seconds_per_conversation",
+        "conversations_per_minute",
+    }
 )
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], label_keys: Sequence[str] = ("policy",)) -> str:
     """A Markdown table (readable in a terminal and pasteable into the README)."""
-    columns = [c for c in TABLE_COLUMNS if c[0] != "train_seconds" or any(c[0] in row for row in rows)]
+    columns = [c for c in TABLE_COLUMNS if c[0] not in _OPTIONAL or any(c[0] in row for row in rows)]
     headers = list(label_keys) + [title for _, title, _ in columns]
     lines = []
     for row in rows:

@@ -52,6 +52,8 @@ class RunSpec:
     dont_know: float = 0.0
     patience: int | None = None
     trace: bool = False  # record the actions the policy considered each turn (policies that can say)
+    # Settings of the simulator beyond the protocol's (the LLM user's [simulator.llm] and [llm]).
+    simulator_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -100,6 +102,10 @@ class _Runner:
         return [self.run_one(i) for i in range(start, stop)]
 
     def run_one(self, conversation_id: int) -> ConversationRecord:
+        if self.spec.simulator == "llm":  # the whole chat in words: crs/evaluation/spoken.py
+            from crs.evaluation.spoken import run_spoken_conversation
+
+            return run_spoken_conversation(self, conversation_id)
         spec, catalog = self.spec, self.dataset.catalog
         user_id, target = self.pairs[conversation_id]
         user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
@@ -257,7 +263,16 @@ class RunResult:
             "decision_ms_p50": self.decision_ms_p50,
             "decision_ms_p95": self.decision_ms_p95,
             "terminations": terminations,
+            **_spoken_summary(self.records, self.seconds),
         }
+
+
+def _spoken_summary(records: tuple[ConversationRecord, ...], seconds: float) -> dict[str, Any]:
+    if not records or records[0].simulator != "llm":
+        return {}
+    from crs.evaluation.spoken import spoken_summary
+
+    return spoken_summary(records, seconds)
 
 
 def build_policy(

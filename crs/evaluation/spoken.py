@@ -1,0 +1,480 @@
+"""Whole-chatbot evaluation: the chat (`crs.chat.ChatBot`) talks with an LLM-simulated user.
+
+One conversation goes: the policy's action -> the chat's words -> the simulated user's words ->
+the chat's own understanding -> dialogue state -> the policy's next action. Everything the rule
+protocol measures is measured the same way (SR@k, AT, hDCG over the system's turns t = 0..13),
+and understanding now costs turns too:
+
+- **Turns.** Turn 1 is the user's opening; then *every* message of the chat counts as one system
+  turn, t = 0, 1, ...: a question, a list, and also "Sorry, I did not get that" or "Did you mean
+  ...?" when the chat did not understand. A misunderstanding is a turn the person had to spend,
+  so it is honest to count it. After `max_turns - 1` system messages the conversation ends
+  (`max_turns`). The chat's closing words after an accepted item or a goodbye are not turns.
+- **After a clarification** the user says the same decision again in plain words (the template:
+  people repeat themselves more simply); an opening the chat did not understand is replaced by
+  a new one with other attributes of the target.
+- **The chat** is the one people use, with the run's policy, its reader without the embedding
+  retriever (loading MiniLM in every evaluation worker costs more than it tells) and without
+  graph explanations (the simulated user never reads the list text: see `simulators.llm_user`).
+  Its state uses the protocol's `max_turns`, and the target pair's real user (history, friends),
+  as the rule protocol does.
+- **Agreement**: the share of user replies whose reply, as the chat understood it (the reply the
+  state received, or nothing when it asked back), equals the simulator's decision. The words
+  were checked against the same reader before they were sent, so agreement is partly guaranteed;
+  first-draft agreement (the model's first words kept) says how often the model got it right.
+
+The per-process context (chat, reader, language model) is built on first use in each process,
+after the fork of `--workers`: llama.cpp's threads do not survive a fork.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crs.evaluation.records import ConversationRecord, TurnRecord
+from crs.llm.base import LLMBackend
+from crs.types import AcceptReply, AnswerReply, Ask, Catalog, InformReply, QuitReply, Recommend, UserReply
+
+if TYPE_CHECKING:
+    from crs.chat import ChatBot, ChatSession
+    from crs.evaluation.runner import _Runner
+    from simulators.llm_user import LLMUserSettings, Utterance
+
+# The persona comes from SeedSequence([seed, conversation, 7]), so the user's own stream draws
+# exactly what the rule user's draws.
+PERSONA_STREAM = 7
+SPOKEN_KEYS = (
+    "agreement",
+    "first_draft_agreement",
+    "regenerated_rate",
+    "template_rate",
+    "tokens_per_conversation",
+    "llm_seconds_per_conversation",
+    "seconds_per_conversation",
+    "conversations_per_minute",
+    "clarifications_per_conversation",
+    "decision_agreement",
+)
+
+
+@dataclass(frozen=True)
+class SpokenSettings:
+    """The `simulator_params` of a run with `--simulator llm` (`[simulator.llm]` and `[llm]`)."""
+
+    user: LLMUserSettings
+    llm: Mapping[str, Any] = field(default_factory=dict)  # the [llm] settings, for crs.llm.make_backend
+    cache_dir: Path | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SpokenSettings:
+        from simulators.llm_user import LLMUserSettings
+
+        llm = dict(params.get("llm", {}))
+        try:
+            user = LLMUserSettings(
+                mode=params.get("mode", "phrase"),
+                behaviour=params.get("behaviour", "persona"),
+                temperature=float(llm.get("temperature", 0.0)),
+                retry_temperature=float(params.get("retry_temperature", 0.7)),
+                max_tokens=int(params.get("max_tokens", 40)),
+            )
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"bad [simulator.llm] settings: {error}") from None
+        cache = params.get("cache_dir")
+        return cls(user=user, llm=llm, cache_dir=Path(cache) if cache else None)
+
+
+@dataclass
+class _Context:
+    bot: ChatBot
+    backend: LLMBackend | None
+    settings: SpokenSettings
+
+
+_CONTEXTS: dict[tuple[int, int], _Context] = {}
+
+
+def _context(runner: _Runner) -> _Context:
+    # Keyed by process too: a forked worker builds its own model rather than reuse its parent's.
+    key = (os.getpid(), id(runner))
+    context = _CONTEXTS.get(key)
+    if context is None:
+        from crs.chat import ChatBot
+        from simulators.llm_user import _shared_understander
+
+        settings = SpokenSettings.from_params(runner.spec.simulator_params)
+        # Every worker keeps [llm] threads as it is: llama.cpp's numbers (and so the words) depend
+        # on the thread count, and a run must not depend on --workers.
+        llm = settings.llm
+        backend = None if llm.get("backend") == "none" else shared_backend(llm, settings.cache_dir)
+        understander = _shared_understander(runner.dataset.catalog)
+        bot = ChatBot(runner.dataset, runner.policy, understander, max_turns=runner.spec.max_turns)
+        context = _Context(bot, backend, settings)
+        _CONTEXTS.clear()  # one run at a time per process: drop an earlier run's model
+        _CONTEXTS[key] = context
+    return context
+
+
+_BACKENDS: dict[tuple[int, str], LLMBackend] = {}
+
+
+def shared_backend(llm: Mapping[str, Any], cache_dir: Path | None) -> LLMBackend:
+    """One backend per process and settings: runs in one process (a benchmark, the tests) share
+    the loaded model instead of loading and warming it up again."""
+    from crs.llm import make_backend
+
+    key = (os.getpid(), json.dumps({**llm, "cache_dir": str(cache_dir)}, sort_keys=True, default=str))
+    if key not in _BACKENDS:
+        _BACKENDS[key] = make_backend(llm, cache_dir)
+    return _BACKENDS[key]
+
+
+@dataclass
+class _Turn:
+    """A system turn while the conversation runs (made into a TurnRecord at the end)."""
+
+    turn: int
+    t: int
+    act: str  # ask | recommend | give_up | clarify
+    system_text: str
+    action: Any = None
+    user_text: str | None = None
+    intent: str | None = None
+    words: str | None = None
+    answer: str | None = None
+    accepted: bool | None = None
+    decision_ms: float | None = None
+
+
+@dataclass
+class _Tally:
+    utterances: int = 0
+    first_draft_ok: int = 0
+    regenerated: int = 0
+    template: int = 0
+    llm_utterances: int = 0  # utterances the model was asked to word (not the plain repeats)
+    agreed: int = 0
+    decided_agreed: int = 0  # decide mode: the model's decision equals the ground truth
+    tokens: int = 0
+    llm_seconds: float = 0.0
+    leaks: int = 0
+    clarifications: int = 0
+
+    def count(self, utterance: Utterance, asked_model: bool) -> None:
+        self.utterances += 1
+        self.tokens += utterance.tokens
+        self.llm_seconds += utterance.llm_seconds
+        self.leaks += utterance.leaks
+        if asked_model:
+            self.llm_utterances += 1
+            if utterance.source == "llm":
+                self.first_draft_ok += 1
+            elif utterance.source == "regenerated":
+                self.regenerated += 1
+            else:
+                self.template += 1
+
+
+def run_spoken_conversation(runner: _Runner, conversation_id: int) -> ConversationRecord:
+    """One conversation of the whole chat with an LLM-simulated user (see the module docstring).
+    A failing language model stops the run (`LLMError`); any other failure ends this conversation
+    only, recorded as an error, as in the rule protocol."""
+    from crs.llm.base import LLMError
+
+    try:
+        return _converse(runner, conversation_id)
+    except LLMError:
+        raise
+    except Exception as error:
+        user_id, target = runner.pairs[conversation_id]
+        user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
+        return _record(
+            runner, conversation_id, user_id, int(target), [], None, None, "error", {"error": repr(error)}
+        )
+
+
+def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
+    from crs.evaluation.runner import conversation_rngs
+    from simulators.llm_user import LLMUser, replies_match
+    from simulators.persona import PROTOCOL_PERSONA, sample_persona
+    from simulators.rule_based import SimulatorOptions
+
+    spec, dataset = runner.spec, runner.dataset
+    catalog = dataset.catalog
+    started = time.perf_counter()
+    context = _context(runner)
+    bot, settings = context.bot, context.settings
+    user_id, target = runner.pairs[conversation_id]
+    user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
+    target = int(target)
+    user_rng, policy_rng = conversation_rngs(spec.seed, conversation_id)
+    persona_rng = np.random.default_rng(np.random.SeedSequence([spec.seed, conversation_id, PERSONA_STREAM]))
+    persona = sample_persona(persona_rng) if settings.user.behaviour == "persona" else PROTOCOL_PERSONA
+    options = SimulatorOptions(
+        answer_noise=spec.answer_noise, dont_know=spec.dont_know, patience=spec.patience
+    )
+    tally = _Tally()
+    extra: dict[str, Any] = {
+        "simulator_mode": settings.user.mode,
+        "persona": {
+            "tone": persona.tone,
+            "verbosity": persona.verbosity,
+            "patience": persona.patience,
+            "opening_attributes": persona.opening_attributes,
+            "volunteer_rate": persona.volunteer_rate,
+            "dont_know_rate": persona.dont_know_rate,
+        },
+    }
+    try:
+        user = LLMUser(
+            catalog,
+            target,
+            options,
+            backend=context.backend,
+            understander=bot.understander,
+            persona=persona,
+            settings=settings.user,
+            domain=bot.domain,
+        )
+    except ValueError as error:
+        return _record(
+            runner, conversation_id, user_id, target, [], None, None, "error", {"error": str(error)}
+        )
+    session = bot.start(seed=int(policy_rng.integers(2**31 - 1)), user=dataset.user(user_id))
+    target_keys = catalog.items[target].attributes
+
+    def agree(decision: UserReply, applied: UserReply | None) -> bool:
+        return replies_match(catalog, decision, applied, target_keys)
+
+    # Turn 1: the opening.
+    opening = user.open(user_rng, system_text=session.messages[-1].text)
+    tally.count(opening, asked_model=context.backend is not None)
+    said: list[int] = list(getattr(opening.decision.reply, "attributes", ()))
+    session, applied, last_ms = _say(bot, session, opening.text)
+    tally.agreed += agree(opening.decision.reply, applied)
+    first = getattr(applied, "attributes", ()) if isinstance(applied, InformReply) else ()
+    turns = [
+        TurnRecord(
+            1,
+            "inform",
+            actor="user",
+            attribute=catalog.attributes[first[0]].id if first else None,
+            user_text=opening.text,
+            user_intent=opening.decision.label,
+            words=opening.source,
+        )
+    ]
+    system_turns: list[_Turn] = []
+    history: list[tuple[str, str]] = []  # decide mode: what the model saw and said
+    success_t: int | None = None
+    target_rank: int | None = None
+    termination: str | None = None
+    pending_decision = opening.decision
+    acted = applied is not None  # the chat's last message is a new action, not a question back
+    t = 0
+    while True:
+        if session.finished:
+            termination = session.state.termination
+            break
+        if t >= spec.max_turns - 1:
+            termination = "max_turns"
+            break
+        system_text, action = session.messages[-1].text.strip(), session.pending
+        kind = _kind(action) if acted and action is not None else "clarify"
+        current = _Turn(
+            turn=t + 2, t=t, act=kind, system_text=system_text, action=action, decision_ms=last_ms
+        )
+        system_turns.append(current)
+        if kind == "clarify":
+            tally.clarifications += 1
+            if action is None:  # the opening was not understood: open again with other attributes
+                utterance = user.open(user_rng, exclude=said, system_text=system_text)
+                said += list(getattr(utterance.decision.reply, "attributes", ()))
+                asked_model = context.backend is not None
+            else:  # the reply was not understood: the same decision again, plainly
+                utterance = user.template_utterance(pending_decision, action)
+                asked_model = False
+        else:
+            assert action is not None
+            turns_done = t + 1  # the opening and t system turns
+            known = [*session.state.accepted_attributes, *session.state.rejected_attributes, *said]
+            utterance = user.answer(action, system_text, turns_done, user_rng, known, tuple(history))
+            asked_model = context.backend is not None
+            if settings.user.mode == "decide":
+                history.append((user.shown_text(system_text, action), utterance.text))
+                tally.decided_agreed += agree(utterance.decision.reply, utterance.understood)
+        tally.count(utterance, asked_model)
+        pending_decision = utterance.decision
+        current.user_text, current.intent, current.words = (
+            utterance.text,
+            utterance.decision.label,
+            utterance.source,
+        )
+        session, applied, last_ms = _say(bot, session, utterance.text)
+        tally.agreed += agree(utterance.decision.reply, applied)
+        acted = applied is not None
+        if applied is not None:
+            answered = _action_turn(system_turns)
+            _resolve(answered, applied)
+            if isinstance(applied, AcceptReply) and answered is not None:
+                if applied.item == target and isinstance(answered.action, Recommend):
+                    success_t = answered.t
+                    target_rank = answered.action.items.index(target) + 1
+                else:
+                    extra["accepted_other_item"] = catalog.items[applied.item].id
+        t += 1
+    if termination == "success" and success_t is None:
+        termination = "user_quit"  # it took an item that was not its target: the search failed
+    seconds = time.perf_counter() - started
+    extra.update(
+        {
+            "utterances": tally.utterances,
+            "llm_utterances": tally.llm_utterances,
+            "first_draft_ok": tally.first_draft_ok,
+            "regenerated": tally.regenerated,
+            "template": tally.template,
+            "agreed": tally.agreed,
+            "tokens": tally.tokens,
+            "llm_seconds": round(tally.llm_seconds, 4),
+            "seconds": round(seconds, 4),
+            "title_leaks_dropped": tally.leaks,
+            "clarifications": tally.clarifications,
+        }
+    )
+    if settings.user.mode == "decide":
+        extra["decided_agreed"] = tally.decided_agreed
+        extra["decided"] = tally.utterances - 1 - tally.clarifications
+    records = turns + [_turn_record(turn, catalog) for turn in system_turns]
+    return _record(
+        runner, conversation_id, user_id, target, records, success_t, target_rank, termination, extra
+    )
+
+
+def _say(bot: ChatBot, session: ChatSession, text: str) -> tuple[ChatSession, UserReply | None, float]:
+    """The chat reads `text` and answers. Returns the new session, the reply its state received
+    (None when it asked back instead) and the chat's time in ms (reading, policy, words)."""
+    before = len(session.state.history)
+    started = time.perf_counter()
+    session = bot.handle_text(session, text)
+    elapsed_ms = round((time.perf_counter() - started) * 1000.0, 4)
+    applied = session.state.history[-1].reply if len(session.state.history) > before else None
+    return session, applied, elapsed_ms
+
+
+def _kind(action: Any) -> str:
+    if isinstance(action, Ask):
+        return "ask"
+    if isinstance(action, Recommend):
+        return "recommend"
+    return "give_up"
+
+
+def _action_turn(turns: list[_Turn]) -> _Turn | None:
+    """The system turn whose action is pending (the last turn that was not a clarification)."""
+    for turn in reversed(turns):
+        if turn.act != "clarify":
+            return turn
+    return None
+
+
+def _resolve(turn: _Turn | None, applied: UserReply) -> None:
+    """Write the reply the state received onto the action it answers."""
+    if turn is None:
+        return
+    if turn.act == "ask":
+        if isinstance(applied, AnswerReply):
+            turn.answer = applied.answer.value
+        else:
+            turn.answer = "quit" if isinstance(applied, QuitReply) else "inform"
+    elif turn.act == "recommend":
+        turn.accepted = isinstance(applied, AcceptReply)
+
+
+def _turn_record(turn: _Turn, catalog: Catalog) -> TurnRecord:
+    action = turn.action
+    texts: dict[str, Any] = {
+        "system_text": turn.system_text,
+        "user_text": turn.user_text,
+        "user_intent": turn.intent,
+        "words": turn.words,
+        "decision_ms": turn.decision_ms,
+    }
+    if turn.act == "ask" and isinstance(action, Ask):
+        attribute = catalog.attributes[action.attribute].id
+        return TurnRecord(turn.turn, "ask", t=turn.t, attribute=attribute, answer=turn.answer, **texts)
+    if turn.act == "recommend" and isinstance(action, Recommend):
+        items = tuple(catalog.items[i].id for i in action.items)
+        return TurnRecord(
+            turn.turn, "recommend", t=turn.t, items=items, accepted=bool(turn.accepted), **texts
+        )
+    return TurnRecord(turn.turn, turn.act, t=turn.t, **texts)
+
+
+def _record(
+    runner: _Runner,
+    conversation_id: int,
+    user_id: Any,
+    target: int,
+    turns: list[TurnRecord],
+    success_t: int | None,
+    target_rank: int | None,
+    termination: Any,
+    extra: dict[str, Any],
+) -> ConversationRecord:
+    spec = runner.spec
+    return ConversationRecord(
+        conversation_id=conversation_id,
+        dataset=runner.dataset.name,
+        split=spec.split,
+        user_id=user_id,
+        target_item=runner.dataset.catalog.items[target].id,
+        policy=spec.policy,
+        simulator=spec.simulator,
+        seed=spec.seed,
+        turns=tuple(turns),
+        success=success_t is not None,
+        success_t=success_t,
+        target_rank=target_rank,
+        termination=termination,
+        extra=extra,
+    )
+
+
+def spoken_summary(records: Iterable[ConversationRecord], wall_seconds: float) -> dict[str, Any]:
+    """The language metrics of a run with the LLM user (empty for other simulators)."""
+    rows = [r.extra for r in records if "utterances" in r.extra]
+    if not rows:
+        return {}
+    n = len(rows)
+
+    def total(key: str) -> float:
+        return float(sum(row.get(key, 0) for row in rows))
+
+    asked = total("llm_utterances")
+    out: dict[str, Any] = {
+        "agreement": total("agreed") / max(total("utterances"), 1.0),
+        "first_draft_agreement": total("first_draft_ok") / asked if asked else None,
+        "regenerated_rate": total("regenerated") / asked if asked else None,
+        "template_rate": total("template") / asked if asked else None,
+        "tokens_per_conversation": total("tokens") / n,
+        "llm_seconds_per_conversation": total("llm_seconds") / n,
+        "seconds_per_conversation": total("seconds") / n,
+        "conversations_per_minute": 60.0 * n / wall_seconds if wall_seconds > 0 else None,
+        "clarifications_per_conversation": total("clarifications") / n,
+        "title_leaks_dropped": int(total("title_leaks_dropped")),
+    }
+    decided = total("decided")
+    if decided:
+        out["decision_agreement"] = total("decided_agreed") / decided
+    return out
+
+
+__all__ = ["SPOKEN_KEYS", "SpokenSettings", "run_spoken_conversation", "shared_backend", "spoken_summary"]
