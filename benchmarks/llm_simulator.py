@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--datasets", nargs="+", default=["lastfm_star", "movielens"])
     parser.add_argument("--limit", type=int, default=200, help="valid pairs per dataset")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="1 is fastest on 2 cores (each worker loads its own model)"
+    )
     parser.add_argument("--behaviour", choices=["persona", "protocol"], default="persona")
     parser.add_argument("--speed", action="store_true", help="conversations per minute, workers 1 and 2")
     parser.add_argument("--speed-limit", type=int, default=20, help="conversations of the speed runs")

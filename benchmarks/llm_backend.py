@@ -1,5 +1,12 @@
-"""Speed of the local model: `python -m crs.llm.bench` prints load time, tokens/s, seconds per short
-few-shot reply (with and without reuse of the shared prefix) and the disk-cache hit time, as JSON."""
+"""Speed of the local model (gemma-3-270m via xllamacpp) on this machine.
+
+    python benchmarks/llm_backend.py          # ~1 minute; writes benchmarks/results/llm_backend.json
+
+For the exact mode (prompt tokens evaluated one at a time: words independent of what ran before,
+the default) and llama.cpp's batched mode, it prints the load time, generation and prompt tokens/s
+and seconds per short few-shot reply, with and without reuse of the shared prefix, and the time
+of a disk-cache hit. Run it on an idle machine: the numbers move a lot with load.
+"""
 
 from __future__ import annotations
 
@@ -80,11 +87,31 @@ def measure(backend: LocalBackend) -> dict[str, Any]:
     return result
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import os
+
     from crs.scoring import default_cache_dir
 
-    for exact in (True, False):
-        print(json.dumps(measure(LocalBackend(default_cache_dir(), exact=exact))), flush=True)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    rows = [measure(LocalBackend(default_cache_dir(), exact=exact)) for exact in (True, False)]
+    print("| mode | load s | s/reply, no reuse | s/reply, prefix reused | generation tok/s | prompt tok/s |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        cold, warm = row["without_prefix_reuse"], row["with_prefix_reuse"]
+        print(
+            f"| {'exact' if row['exact'] else 'batched'} | {row['load_s']} | {cold['s_per_reply']} | "
+            f"{warm['s_per_reply']} | {cold['generation_tokens_per_s']} | {cold['prompt_tokens_per_s']} |"
+        )
+    print(f"disk-cache hit: {rows[0]['cache_hit_ms']} ms")
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"cpu_count": os.cpu_count(), "modes": rows}
+    (args.out / "llm_backend.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {args.out / 'llm_backend.json'}")
     return 0
 
 
