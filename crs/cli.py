@@ -393,6 +393,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_candidates(candidates: list[dict[str, Any]], limit: int = 5) -> str:
+    """The chosen action (marked *) first, then the others in the policy's order."""
+    shown = sorted(candidates, key=lambda c: not c.get("chosen"))[:limit]
+    return ", ".join(
+        f"{c['act']}{' ' + str(c['attribute']) if c.get('attribute') is not None else ''} "
+        f"{c['score']:.2f}{'*' if c.get('chosen') else ''}"
+        for c in shown
+    )
+
+
 def _describe_turn(turn: dict[str, Any]) -> str:
     if turn.get("actor") == "user":
         return f"turn {turn['turn']:>2}  user   {turn['act']} {turn.get('attribute', '')}"
@@ -504,6 +514,8 @@ def cmd_view(args: argparse.Namespace) -> int:
                         if turn.get(who):  # runs with the LLM user keep the words
                             text = turn[who].strip().replace("\n", "\n" + " " * 14)
                             print(f"      {'chat' if who == 'system_text' else 'user'}: {text}")
+                    if turn.get("candidates"):  # traced runs (crs compare) keep what the policy weighed
+                        print("      considered: " + _describe_candidates(turn["candidates"]))
                     if turn["turn"] in reasons:
                         print("      why: " + reasons[turn["turn"]])
                 if explainer and record.success:

@@ -326,6 +326,8 @@ def test_compare_and_sweep_commands(tmp_path: Path, data_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "SR@15" in done.stdout and "two questions vs entropy" in done.stdout and str(out) in done.stdout
     assert (out / "disagreements.md").is_file() and (out / "questions_asked.png").is_file()
+    viewed = crs("view", str(out / "runs" / "2-two-questions"), "--conversation", "0")
+    assert viewed.returncode == 0 and "considered: recommend" in viewed.stdout, viewed.stderr
 
     out = tmp_path / "sweep"
     done = crs("sweep", str(restricted), "--param", "questions.max_questions=1,3", *common, "--out", str(out))

@@ -17,7 +17,7 @@ TABLE_COLUMNS = (
     ("SR@15", "SR@15", "{:.3f}"),
     ("AT", "AT", "{:.2f}"),
     ("hDCG", "hDCG", "{:.3f}"),
-    ("conversations_per_second", "conv/s", "{:.0f}"),
+    ("conversations_per_second", "conv/s", "{:.1f}"),  # an LLM run does well under one
     ("decision_ms_p50", "p50 ms", "{:.3f}"),
     ("decision_ms_p95", "p95 ms", "{:.3f}"),
     ("train_seconds", "train s", "{:.1f}"),  # shown only when some row has it
