@@ -191,7 +191,9 @@ class _Runner:
         target_rank: int | None,
         termination: Any,
         error: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> ConversationRecord:
+        """The conversation's record; `extra` holds what a simulator measures beyond the protocol."""
         spec = self.spec
         return ConversationRecord(
             conversation_id=conversation_id,
@@ -207,7 +209,7 @@ class _Runner:
             success_t=success_t,
             target_rank=target_rank,
             termination=termination,
-            extra={"error": error} if error else {},
+            extra={**(extra or {}), **({"error": error} if error else {})},
         )
 
 

@@ -429,22 +429,8 @@ def _record(
     termination: Any,
     extra: dict[str, Any],
 ) -> ConversationRecord:
-    spec = runner.spec
-    return ConversationRecord(
-        conversation_id=conversation_id,
-        dataset=runner.dataset.name,
-        split=spec.split,
-        user_id=user_id,
-        target_item=runner.dataset.catalog.items[target].id,
-        policy=spec.policy,
-        simulator=spec.simulator,
-        seed=spec.seed,
-        turns=tuple(turns),
-        success=success_t is not None,
-        success_t=success_t,
-        target_rank=target_rank,
-        termination=termination,
-        extra=extra,
+    return runner._record(
+        conversation_id, user_id, target, turns, success_t, target_rank, termination, extra=extra
     )
 
 
