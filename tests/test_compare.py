@@ -330,8 +330,10 @@ def test_compare_and_sweep_commands(tmp_path: Path, data_dir: Path) -> None:
     assert viewed.returncode == 0 and "considered: recommend" in viewed.stdout, viewed.stderr
 
     out = tmp_path / "sweep"
-    done = crs("sweep", str(restricted), "--param", "questions.max_questions=1,3", *common, "--out", str(out))
+    sweep = ["sweep", str(restricted), "--param", "questions.max_questions=1,3", "--offset", "4000"]
+    done = crs(*sweep, *common, "--out", str(out))
     assert done.returncode == 0, done.stderr
+    assert "shuffled target pairs 4001 to 4050" in (out / "table.md").read_text()  # the tuning pairs only
     assert "questions.max_questions=3" in done.stdout and (out / "sweep_hdcg.png").is_file()
 
     for bad, message in (

@@ -52,6 +52,11 @@ def _add_run_flags(parser: argparse.ArgumentParser, positive_int: Callable[[str]
     parser.add_argument(
         "--limit", type=positive_int, default=DEFAULT_LIMIT, help=f"conversations (default: {DEFAULT_LIMIT})"
     )
+    parser.add_argument(
+        "--offset",
+        type=int,
+        help="skip the first N shuffled pairs; 4000 = only the pairs policies may be tuned on (default: 0)",
+    )
     parser.add_argument("--seed", type=int, help="seed of every random choice (default: 0)")
     parser.add_argument("--workers", type=positive_int, help="processes (results do not depend on it)")
     parser.add_argument(
@@ -121,6 +126,7 @@ def _prepare(args: argparse.Namespace, kind: str) -> tuple[dict[str, Any], Any, 
             "evaluate.seed": args.seed,
             "evaluate.workers": args.workers,
             "evaluate.limit": args.limit,
+            "evaluate.offset": args.offset,
             "paths.cache_dir": args.cache_dir,
         },
     )
@@ -141,6 +147,7 @@ def _options(args: argparse.Namespace, settings: dict[str, Any], progress: Any) 
     return {
         "split": settings["data"]["split"],
         "limit": args.limit,
+        "offset": settings["evaluate"]["offset"],
         "seed": settings["evaluate"]["seed"],
         "workers": settings["evaluate"]["workers"],
         "progress": progress,
@@ -151,7 +158,7 @@ def _options(args: argparse.Namespace, settings: dict[str, Any], progress: Any) 
 
 def _flags(args: argparse.Namespace) -> str:
     flags = [("--dataset", args.dataset), ("--split", args.split), ("--limit", args.limit)]
-    flags += [("--seed", args.seed), ("--workers", args.workers)]
+    flags += [("--offset", args.offset), ("--seed", args.seed), ("--workers", args.workers)]
     return "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in flags if value is not None)
 
 

@@ -135,6 +135,7 @@ class Comparison:
     tests: tuple[PairedTests, ...]  # one per run after the first
     seconds: float
     catalog: Catalog = field(repr=False, compare=False)
+    offset: int = 0  # shuffled pairs skipped before the first conversation (4000: only tuning pairs)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -233,6 +234,7 @@ class Comparison:
             "split": self.split,
             "seed": self.seed,
             "limit": self.limit,
+            "offset": self.offset,
             "conversations": self.conversations,
             "confidence": 0.95,
             "seconds": self.seconds,
@@ -319,6 +321,7 @@ def compare(
     cache_dir: Path | None = None,
     settings: Mapping[str, Any] | None = None,
     trace: bool = True,
+    offset: int = 0,
     resamples: int = BOOTSTRAP_RESAMPLES,
     permutations: int = PERMUTATIONS,
 ) -> Comparison:
@@ -344,7 +347,9 @@ def compare(
             if progress is not None:
                 progress(ProgressEvent(index, len(configs), label, stage, done, total))
 
-        run = _run_config(label, cfg, dataset, split, limit, seed, workers, config, cache_dir, trace, report)
+        run = _run_config(
+            label, cfg, dataset, split, limit, seed, workers, config, cache_dir, trace, report, offset
+        )
         estimates = estimate_metrics(run.records, run.result.spec.max_turns, resamples, seed)
         runs.append(replace(run, estimates=estimates))
     baseline, max_turns = runs[0], runs[0].result.spec.max_turns
@@ -363,6 +368,7 @@ def compare(
         tests=tests,
         seconds=time.perf_counter() - started,
         catalog=dataset.catalog,
+        offset=offset,
     )
 
 
@@ -389,6 +395,7 @@ def _run_config(
     cache_dir: Path | None,
     trace: bool,
     report: Callable[[str, int, int], None],
+    offset: int = 0,
 ) -> ConfigRun:
     from policy.learning import TrainingContext
 
@@ -405,6 +412,7 @@ def _run_config(
         scorer_params=scorer_params,
         simulator=run["simulator"],
         limit=limit,
+        offset=offset,
         seed=seed,
         workers=workers,
         max_turns=run["max_turns"],

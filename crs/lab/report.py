@@ -86,7 +86,8 @@ def table_markdown(comparison: Comparison, command: str | None = None) -> str:
     lines = [
         f"# Comparison on {comparison.dataset} / {comparison.split}",
         "",
-        f"{comparison.conversations} conversations (the first shuffled target pairs), seed "
+        f"{comparison.conversations} conversations (shuffled target pairs "
+        f"{comparison.offset + 1} to {comparison.offset + comparison.conversations}), seed "
         f"{comparison.seed}; every configuration met the same simulated users.",
     ]
     if command:
@@ -238,6 +239,7 @@ def _run_config(base: Mapping[str, Any], comparison: Comparison, run: ConfigRun)
         "policy": spec.policy,
         "scorer": spec.scorer,
         "limit": spec.limit or 0,
+        "offset": spec.offset,
         "seed": spec.seed,
         "workers": spec.workers,
         "max_turns": spec.max_turns,
