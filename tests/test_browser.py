@@ -1,7 +1,8 @@
 """The chat in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`)
 driven by Selenium. Opens the page, types a wish, clicks answers until a list comes, opens the
-reasons, picks an item, and saves a screenshot in the test's folder (and in $CRS_SCREENSHOT_DIR
-when set, which is how docs/images/chat.png is made)."""
+reasons, picks an item; then runs a comparison in the policy lab tab. Each test saves a screenshot
+in its folder (and in $CRS_SCREENSHOT_DIR when set, which is how docs/images/chat.png and lab.png
+are made)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,33 @@ def test_find_a_movie_in_the_browser(page_url: str, browser: Any, tmp_path: Path
     assert shot.read_bytes()[:4] == b"\x89PNG"
     if os.environ.get("CRS_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["CRS_SCREENSHOT_DIR"]) / "chat.png")
+
+
+def test_policy_lab_in_the_browser(page_url: str, browser: Any, tmp_path: Path) -> None:
+    """The lab tab: run the default against the second preset, read the table, see the plot and
+    the replay with what the policy weighed."""
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1280, 1500)
+    browser.get(page_url)
+    wait_for(lambda: "Tell me what you are in the mood for" in browser.page_source)
+    tab = next(
+        b for b in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if "Policy lab" in b.text
+    )
+    tab.click()
+    count = wait_for(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, "input[type='number']")])
+    count[0].clear()
+    count[0].send_keys("40")
+    browser.find_element(By.ID, "lab-run").click()
+    summary = wait_for(lambda: "McNemar" in browser.find_element(By.ID, "lab-summary").text, timeout=180)
+    assert summary
+    text = browser.find_element(By.ID, "lab-summary").text
+    assert "40 conversations" in text and "belief" in text
+    wait_for(lambda: "considered:" in browser.find_element(By.ID, "lab-replay").text)
+    wait_for(lambda: [i for i in browser.find_elements(By.CSS_SELECTOR, "img") if i.is_displayed()])
+
+    shot = tmp_path / "lab.png"
+    browser.save_screenshot(str(shot))
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+    if os.environ.get("CRS_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["CRS_SCREENSHOT_DIR"]) / "lab.png")
