@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,24 @@ def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop(CACHE_ENV, None)
     else:
         os.environ[CACHE_ENV] = previous
+
+
+@pytest.fixture(scope="session")
+def movie_bot(data_dir: Path) -> Any:
+    """The MovieLens chat (read-only, shared like the web app shares it between visitors)."""
+    from ui.app import build_bot
+
+    return build_bot("movielens", str(data_dir))
+
+
+@pytest.fixture(scope="session")
+def app_url(movie_bot: Any) -> Iterator[str]:
+    """The browser app (chat and policy lab) served on 127.0.0.1 for the whole session."""
+    from ui.app import build_demo
+
+    demo = build_demo(movie_bot)
+    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
+    try:
+        yield str(demo.local_url)
+    finally:
+        demo.close()

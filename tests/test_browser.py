@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from ui.app import build_bot, build_demo
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = (
@@ -29,16 +27,6 @@ FLAGS = (
     "--no-first-run",
     "--window-size=1280,1000",
 )
-
-
-@pytest.fixture(scope="module")
-def page_url(data_dir: Path) -> Iterator[str]:
-    demo = build_demo(build_bot("movielens", str(data_dir)))
-    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
-    try:
-        yield str(demo.local_url)
-    finally:
-        demo.close()
 
 
 @pytest.fixture
@@ -71,7 +59,7 @@ def wait_for(condition: Any, timeout: float = 30.0) -> Any:
     raise AssertionError("the page did not get there in time")
 
 
-def test_find_a_movie_in_the_browser(page_url: str, browser: Any, tmp_path: Path) -> None:
+def test_find_a_movie_in_the_browser(app_url: str, browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -81,7 +69,7 @@ def test_find_a_movie_in_the_browser(page_url: str, browser: Any, tmp_path: Path
     def option_texts() -> list[str]:
         return [b.text for b in options()]
 
-    browser.get(page_url)
+    browser.get(app_url)
     wait_for(lambda: "Tell me what you are in the mood for" in browser.page_source)
     box = browser.find_element(By.CSS_SELECTOR, "#message textarea")
     box.send_keys("something funny, but no horror please")
@@ -119,13 +107,13 @@ def test_find_a_movie_in_the_browser(page_url: str, browser: Any, tmp_path: Path
         shutil.copy(shot, Path(os.environ["CRS_SCREENSHOT_DIR"]) / "chat.png")
 
 
-def test_policy_lab_in_the_browser(page_url: str, browser: Any, tmp_path: Path) -> None:
+def test_policy_lab_in_the_browser(app_url: str, browser: Any, tmp_path: Path) -> None:
     """The lab tab: run the default against the second preset, read the table, see the plot and
     the replay with what the policy weighed."""
     from selenium.webdriver.common.by import By
 
     browser.set_window_size(1280, 1500)
-    browser.get(page_url)
+    browser.get(app_url)
     wait_for(lambda: "Tell me what you are in the mood for" in browser.page_source)
     tab = next(
         b for b in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if "Policy lab" in b.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,6 @@ from crs.data import Dataset
 from crs.evaluation.records import ConversationRecord
 from crs.types import Ask, Recommend
 from ui.app import build_bot, build_demo, click
-
-
-@pytest.fixture(scope="module")
-def movie_bot(data_dir: Path) -> ChatBot:
-    return build_bot("movielens", str(data_dir))
 
 
 def talk_until_recommendation(bot: ChatBot, session: ChatSession, opening: str) -> ChatSession:
@@ -101,16 +95,6 @@ def test_hostile_input_gets_a_reply(movie_bot: ChatBot, text: str) -> None:
 
 
 # --- the Gradio app ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def app_url(movie_bot: ChatBot) -> Iterator[str]:
-    demo = build_demo(movie_bot)
-    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
-    try:
-        yield str(demo.local_url)
-    finally:
-        demo.close()
 
 
 def messages_text(chat: list[dict[str, object]]) -> list[str]:

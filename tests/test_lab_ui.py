@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crs.chat import ChatBot
-from ui.app import build_bot, build_demo
 from ui.lab import parse_config, preset_configs, replay_markdown, run_comparison
 
 RESTRICTED = """
@@ -19,11 +17,6 @@ policy = "belief"
 ask_groups = ["genre"]
 max_questions = 4
 """
-
-
-@pytest.fixture(scope="module")
-def movie_bot(data_dir: Path) -> ChatBot:
-    return build_bot("movielens", str(data_dir))
 
 
 def test_presets_parse_and_start_with_the_default(movie_bot: ChatBot) -> None:
@@ -67,16 +60,6 @@ def test_comparison_honours_the_restricted_configuration(movie_bot: ChatBot) -> 
 def test_bad_input_is_a_clear_error(movie_bot: ChatBot, texts: list[str], count: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         run_comparison(movie_bot.dataset, texts, count, 0)
-
-
-@pytest.fixture(scope="module")
-def app_url(movie_bot: ChatBot) -> Iterator[str]:
-    demo = build_demo(movie_bot)
-    demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
-    try:
-        yield str(demo.local_url)
-    finally:
-        demo.close()
 
 
 def test_lab_tab_through_gradio_client(app_url: str, movie_bot: ChatBot) -> None:
