@@ -25,7 +25,8 @@ from pathlib import Path
 from crs.data import load_dataset
 from crs.evaluation.metrics import compute_metrics
 from crs.evaluation.report import format_table, plot_success_by_turn
-from crs.evaluation.runner import RunSpec, build_policy, evaluate
+from crs.evaluation.runner import RunSpec, evaluate
+from crs.factory import policy_for_run
 
 DEFAULT_RUNS = ("random:popularity", "max_entropy:popularity", "max_entropy:bpr", "scpr_walk:bpr")
 SUBSET = 4000
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 dataset=dataset_name, policy=policy_name, scorer=scorer or "popularity", limit=limit
             )
             started = time.perf_counter()
-            policy = build_policy(spec, dataset)
+            policy = policy_for_run(spec, dataset)
             setup_seconds = time.perf_counter() - started
             result = evaluate(spec, dataset, policy)
             curves[run] = list(result.metrics.success_by_turn)
@@ -106,8 +107,14 @@ def measure_worker_scaling(data_dir: str | None, conversations: int) -> dict[str
     dataset = load_dataset("lastfm_star", data_dir)
     results = {}
     for workers in (1, 2):
-        spec = RunSpec(dataset="lastfm_star", policy="max_entropy", limit=conversations, workers=workers)
-        results[workers] = evaluate(spec, dataset, build_policy(spec, dataset))
+        spec = RunSpec(
+            dataset="lastfm_star",
+            policy="max_entropy",
+            scorer="popularity",
+            limit=conversations,
+            workers=workers,
+        )
+        results[workers] = evaluate(spec, dataset, policy_for_run(spec, dataset))
     one, two = results[1], results[2]
     return {
         "conversations": conversations,

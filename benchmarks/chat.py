@@ -27,6 +27,7 @@ import numpy as np
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a script's own process: before gradio
 
 from crs.chat import ChatBot, ChatSession  # noqa: E402
+from crs.settings import load_settings  # noqa: E402
 from crs.types import Ask, Recommend  # noqa: E402
 from ui.app import build_bot, build_demo  # noqa: E402
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    bot = build_bot(args.dataset, args.data_dir)
+    bot = build_bot(load_settings(overrides={"chat.dataset": args.dataset, "data.dir": args.data_dir}))
     startup = time.perf_counter() - started
     rng = random.Random(0)
     popular = np.argsort(-bot.dataset.popularity)[:2000]

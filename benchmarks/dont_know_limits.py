@@ -24,7 +24,8 @@ from pathlib import Path
 
 from crs.data import load_dataset
 from crs.evaluation.report import format_table
-from crs.evaluation.runner import RunSpec, build_policy, evaluate
+from crs.evaluation.runner import RunSpec, evaluate
+from crs.factory import policy_for_run
 from crs.types import DialogueState
 from policy.belief import BeliefPolicy, Decision
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             dont_know=args.dont_know,
         )
-        policy = build_policy(exact, dataset)
+        policy = policy_for_run(exact, dataset)
         assert isinstance(policy, BeliefPolicy)
         reasking = ReaskingBelief(dataset, policy.scorer)
         for label, spec, chosen in (

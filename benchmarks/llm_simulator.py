@@ -12,7 +12,7 @@ conversations per minute.
     python benchmarks/llm_simulator.py --speed         # conversations per minute, workers 1 and 2
 
 The LLM runs use the model without the response cache (`[llm] cache = false`), so the seconds are
-the model's own; the words are the same either way. Writes benchmarks/results/llm_simulator.json
+the model's own; the words are the same either way. Writes benchmarks/results/llm_simulator_BEHAVIOUR.json
 (or llm_simulator_speed.json).
 """
 
@@ -24,20 +24,19 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from crs.data import load_dataset
 from crs.evaluation.report import format_table
-from crs.evaluation.runner import RunSpec, build_policy, evaluate
+from crs.evaluation.runner import RunSpec, evaluate
+from crs.factory import policy_for_run
+from crs.settings import LLMSettings, LLMUserSettings
 
 LABELS = ("dataset", "simulator")
-LLM_PARAMS: dict[str, Any] = {
-    "mode": "phrase",
-    "behaviour": "persona",
-    "llm": {"backend": "local", "cache": False},
-}
+# The local model, every reply generated afresh (no response cache), so the times are real.
+LLM = LLMSettings(backend="local", cache=False)
 KEYS = (
     "conversations",
     "SR@5",
@@ -77,15 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    params = {**LLM_PARAMS, "behaviour": args.behaviour}
+    user = LLMUserSettings(mode="phrase", behaviour=args.behaviour)
     rows: list[dict[str, Any]] = []
     if args.speed:
         dataset_name = args.datasets[0]
         dataset = load_dataset(dataset_name, args.data_dir)
         base = RunSpec(dataset=dataset_name, policy="belief", scorer="bpr", limit=args.speed_limit)
-        policy = build_policy(base, dataset)
+        policy = policy_for_run(base, dataset)
         for workers in (1, 2):
-            spec = replace(base, simulator="llm", workers=workers, simulator_params=params)
+            spec = replace(base, simulator="llm", workers=workers, llm=LLM, llm_user=user)
             started = time.perf_counter()
             result = evaluate(spec, dataset, policy)
             summary = result.summary()
@@ -102,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             base = RunSpec(
                 dataset=dataset_name, policy="belief", scorer="bpr", limit=args.limit, workers=args.workers
             )
-            policy = build_policy(base, dataset)
+            policy = policy_for_run(base, dataset)
             for label, spec in (
                 ("rule", base),
-                (f"llm ({args.behaviour})", replace(base, simulator="llm", simulator_params=params)),
+                (f"llm ({args.behaviour})", replace(base, simulator="llm", llm=LLM, llm_user=user)),
             ):
                 result = evaluate(spec, dataset, policy)
                 summary = result.summary()
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     summary["conversations_per_minute"] = 60.0 * result.conversations_per_second
                 rows.append({"dataset": dataset_name, "simulator": label} | {k: summary.get(k) for k in KEYS})
                 print(format_table(rows[-1:], LABELS), file=sys.stderr, flush=True)
-        name = "llm_simulator.json"
+        name = f"llm_simulator_{args.behaviour}.json"
     print(format_table(rows, LABELS))
     report = {
         "machine": {
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "limit": args.speed_limit if args.speed else args.limit,
         "workers": args.workers,
-        "simulator_params": params,
+        "simulator": {"llm": asdict(LLM), "llm_user": asdict(user)},
         "rows": rows,
     }
     (args.out / name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

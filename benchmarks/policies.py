@@ -27,7 +27,8 @@ from pathlib import Path
 from crs.data import load_dataset
 from crs.evaluation.metrics import compute_metrics
 from crs.evaluation.report import format_table
-from crs.evaluation.runner import RunSpec, build_policy, evaluate
+from crs.evaluation.runner import RunSpec, evaluate
+from crs.factory import policy_for_run
 
 DEFAULT_RUNS = (
     "belief:bpr",
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             policy_name, _, scorer = run.partition(":")
             base = RunSpec(dataset=dataset_name, policy=policy_name, scorer=scorer or "bpr")
             started = time.perf_counter()
-            policy = build_policy(base, dataset)
+            policy = policy_for_run(base, dataset)
             setup_seconds = time.perf_counter() - started
             trained = getattr(policy, "trained", None)
             train_seconds = trained.train_seconds if trained is not None else 0.0

@@ -1,6 +1,6 @@
 """Benchmark of the free-text retriever on the first turn of simulated conversations.
 
-For the first 1,000 shuffled valid pairs of each dataset (`crs.evaluation.runner.target_pairs`),
+For the first 1,000 shuffled valid pairs of each dataset (`crs.protocol.target_pairs`),
 the user opens with TEXT instead of an attribute id: 1-3 of the target's attribute names in a
 template a person might use ("I'm in the mood for something funny and 1990s"), seeded per pair,
 never the title. Methods ranked over the whole catalog:
@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from crs.data import Dataset, load_dataset  # noqa: E402
-from crs.evaluation.runner import target_pairs  # noqa: E402
+from crs.protocol import target_pairs  # noqa: E402
 from crs.retrieval import MiniLmEncoder, Retriever, open_retriever  # noqa: E402
 from crs.scoring import make_scorer  # noqa: E402
 

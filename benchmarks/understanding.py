@@ -1,6 +1,10 @@
 """Language understanding accuracy and speed on the labelled utterance sets of both catalogs.
 
-Prints a precision/recall table per catalog and writes benchmarks/results/understanding.json.
+Prints a precision/recall table per catalog with a column group per part of the labelled messages
+(dev, heldout, all = dev + heldout, and fresh when tests/data/utterances_<dataset>_fresh.jsonl
+exists; see crs/language/evaluation.py for what the parts are) and writes
+benchmarks/results/understanding.json: per catalog the "all" report at the top level (the numbers
+measured before the split), every part's report under "parts", and the timings.
 Run: .venv/bin/python benchmarks/understanding.py
 """
 
@@ -12,9 +16,10 @@ from pathlib import Path
 
 from crs.data import load_dataset
 from crs.language import Understander
-from crs.language.evaluation import evaluate, format_table, load_labelled
+from crs.language.evaluation import evaluate, evaluate_parts, format_parts_table, load_all_labelled
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 CATALOGS = ("movielens", "lastfm_star")
 
 
@@ -25,14 +30,18 @@ def main() -> None:
         started = time.perf_counter()
         understander = Understander(catalog)
         build_s = time.perf_counter() - started
-        labelled = load_labelled(ROOT / "tests" / "data" / f"utterances_{name}.jsonl", catalog)
+        labelled = load_all_labelled(DATA, name, catalog)
+        # Timed on dev + heldout only, the same messages as before the fresh ones existed.
+        timed = [row for row in labelled if row.part in ("dev", "heldout")]
         started = time.perf_counter()
-        report = evaluate(understander, labelled)
-        per_message_ms = 1000 * (time.perf_counter() - started) / max(1, len(labelled))
-        print(format_table(report, name))
+        evaluate(understander, timed)
+        per_message_ms = 1000 * (time.perf_counter() - started) / max(1, len(timed))
+        reports = evaluate_parts(understander, labelled)
+        print(format_parts_table(reports, name))
         print(f"index build {build_s:.2f} s, {per_message_ms:.2f} ms per message\n")
         results[name] = {
-            **report.as_dict(),
+            **reports["all"].as_dict(),
+            "parts": {part: report.as_dict() for part, report in reports.items()},
             "build_s": round(build_s, 3),
             "ms_per_message": round(per_message_ms, 3),
         }

@@ -4,8 +4,10 @@
 graph); `ChatSession` is one person's conversation: an immutable value that every handler takes in
 and gives back, so the web app keeps it in per-browser state and two people never share anything.
 
-A message goes: text -> dialogue acts (`crs.language`) -> one tracker reply -> the policy's next
-action -> words. Buttons skip the first step: they produce the reply directly.
+A message goes: text -> dialogue acts (`crs.language`) -> what the message amounts to
+(`crs.language.reading`) -> one step of the conversation environment (`crs.env.transition`, the
+person being the user) -> the policy's next action -> words. Buttons skip the first steps: they
+produce the reply directly.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from crs.env import Policy, transition
 from crs.index import FloatArray
-from crs.tracker import update
 from crs.types import (
     AcceptReply,
     Answer,
@@ -41,10 +42,11 @@ from crs.types import (
 
 if TYPE_CHECKING:
     from crs.data import Dataset
-    from crs.engine import Policy
-    from crs.lab.questions import QuestionRules
     from crs.language.understanding import Understander
+    from crs.progress import Progress
+    from crs.questions import QuestionRules
     from crs.retrieval import Retriever
+    from crs.settings import Settings
     from knowledge_graph import AttributeGraph
 
 Role = Literal["user", "assistant"]
@@ -146,26 +148,25 @@ class ChatBot:
     # --- handling the user ------------------------------------------------------------------
 
     def handle_text(self, session: ChatSession, text: str) -> ChatSession:
-        from crs.language.acts import Help, MoreLike, Restart, to_user_reply
+        from crs.language.reading import read_message
 
         shown = text if len(text) <= 2000 else text[:2000] + " …"
         session = session.say("user", shown)
         understanding = self.understander.understand(text, session.pending)
-        if understanding.of_type(Restart):
+        reading = read_message(understanding, session.pending, self._item_attributes)
+        if reading.kind == "restart":
             return self.start(session.seed + 1, session.policy, session.state.user)
-        if understanding.of_type(Help):
+        if reading.kind == "help":
             return session.say("assistant", self.help_text(session))
-        if understanding.clarify:
-            return session.say("assistant", understanding.clarify)
-        more = [act for act in understanding.acts if isinstance(act, MoreLike)]
-        if more and isinstance(session.pending, Recommend):
-            return self.handle_reply(session, self.more_like(more[0].item), from_text=True)
-        reply = to_user_reply(understanding, self._item_attributes)
-        if isinstance(reply, InformReply) and reply.attributes:
-            session = replace(session, wishes=(session.wishes + (text[:MAX_WISH_CHARACTERS],))[-MAX_WISHES:])
-        if reply is None:
+        if reading.kind == "clarify":
+            return session.say("assistant", reading.clarify)
+        if reading.kind == "more_like" and reading.item is not None:
+            return self.handle_reply(session, self.more_like(reading.item), from_text=True)
+        if reading.reply is None:
             return session.say("assistant", self.not_understood(session))
-        return self.handle_reply(session, reply, from_text=True)
+        if isinstance(reading.reply, InformReply) and reading.reply.attributes:
+            session = replace(session, wishes=(session.wishes + (text[:MAX_WISH_CHARACTERS],))[-MAX_WISHES:])
+        return self.handle_reply(session, reading.reply, from_text=True)
 
     def handle_reply(self, session: ChatSession, reply: UserReply, from_text: bool = False) -> ChatSession:
         """Apply one reply (from text or a button) and let the policy act on the new state."""
@@ -175,7 +176,7 @@ class ChatBot:
             session = session.say("user", self.describe_reply(session, reply))
         pending = session.pending
         if isinstance(reply, QuitReply):
-            state = update(session.state, pending, reply)
+            state = transition(session.state, pending, reply).state
             return replace(session, state=state, pending=None).say("assistant", "Alright, bye for now!")
         if pending is None and not isinstance(reply, InformReply):
             return session.say(
@@ -188,7 +189,7 @@ class ChatBot:
         if isinstance(reply, AcceptReply):
             if not isinstance(pending, Recommend) or reply.item not in pending.items:
                 return session.say("assistant", "That one was not in the list: pick one of the shown items.")
-            state = update(session.state, pending, reply)
+            state = transition(session.state, pending, reply).state
             title = self.catalog.items[reply.item].title
             session = replace(session, state=state, pending=None, accepted_item=reply.item)
             return session.say(
@@ -198,7 +199,7 @@ class ChatBot:
             return session.say(
                 "assistant", "Nothing is on the table yet: tell me what you would like instead."
             )
-        state = update(session.state, pending, reply)
+        state = transition(session.state, pending, reply).state
         session = replace(session, state=state, pending=None)
         return self.next_action(session)
 
@@ -237,7 +238,7 @@ class ChatBot:
         else:
             action = policy.act(session.state, rng)
         if isinstance(action, GiveUp):
-            state = update(session.state, action, None)
+            state = transition(session.state, action, None).state
             text = "Nothing in the catalog fits all of that. Remove a preference on the right, or Restart."
             return replace(session, state=state, pending=None).say("assistant", text)
         session = replace(session, pending=action)
@@ -338,44 +339,21 @@ class ChatBot:
 
     def transcript_jsonl(self, session: ChatSession) -> str:
         """The conversation in the evaluation transcript format (one JSON object, one line)."""
-        from crs.evaluation.records import ConversationRecord, TurnRecord
+        from crs.evaluation.records import RunInfo, build_record, history_records
 
-        turns: list[TurnRecord] = []
-        t = 0
-        for exchange in session.state.history:
-            action, reply = exchange.action, exchange.reply
-            if action is None:
-                attributes = getattr(reply, "attributes", ())
-                attribute = self.catalog.attributes[attributes[0]].id if attributes else None
-                turns.append(TurnRecord(exchange.turn, "inform", actor="user", attribute=attribute))
-                continue
-            if isinstance(action, Ask):
-                answer = reply.answer.value if isinstance(reply, AnswerReply) else "inform"
-                attribute_id = self.catalog.attributes[action.attribute].id
-                turns.append(TurnRecord(exchange.turn, "ask", t=t, attribute=attribute_id, answer=answer))
-            elif isinstance(action, Recommend):
-                items = tuple(self.catalog.items[i].id for i in action.items)
-                taken = isinstance(reply, AcceptReply)
-                turns.append(TurnRecord(exchange.turn, "recommend", t=t, items=items, accepted=taken))
-            else:
-                turns.append(TurnRecord(exchange.turn, "give_up", t=t))
-            t += 1
-        success_t = next((turn.t for turn in turns if turn.accepted), None)
+        run = RunInfo(
+            self.dataset.name, "chat", session.policy or self.default_policy, "person", session.seed
+        )
         accepted = session.accepted_item
-        record = ConversationRecord(
+        record = build_record(
+            run,
+            self.catalog,
             conversation_id=0,
-            dataset=self.dataset.name,
-            split="chat",
             user_id=WEB_USER,
             # A person has no hidden target: the accepted item stands for it ("" while none is).
-            target_item=self.catalog.items[accepted].id if accepted is not None else "",
-            policy=session.policy or self.default_policy,
-            simulator="person",
-            seed=session.seed,
-            turns=tuple(turns),
-            success=accepted is not None,
-            success_t=success_t,
-            target_rank=None,
+            target=accepted,
+            turns=history_records(self.catalog, session.state.history),
+            accepted_item=accepted,
             # A download mid-conversation is a snapshot: the person may still go on.
             termination=session.state.termination or "user_quit",
             extra={} if session.finished else {"in_progress": True},
@@ -396,34 +374,31 @@ def _mentions(action: SystemAction | None, reply: UserReply | None, attribute: i
     return isinstance(reply, InformReply) and (attribute in reply.attributes or attribute in reply.unwanted)
 
 
-def build_bot(
-    dataset_name: str = "movielens",
-    data_dir: str | None = None,
-    policy_name: str = "belief",
-    policy_params: dict[str, Any] | None = None,
-    cache_dir: Path | None = None,
-    use_retriever: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> ChatBot:
-    """Everything a chat needs for one catalog: the dataset, a trained policy, the reader and,
-    with `use_retriever`, the embedding retriever (built once per catalog, then cached): it maps
-    words the catalog does not use to attributes and ranks items by the person's own words."""
+def build_bot(settings: Settings, use_retriever: bool = False, progress: Progress | None = None) -> ChatBot:
+    """Everything a chat needs for the `[chat]` settings' catalog: the dataset, a trained policy
+    with the chat's scorer, the reader and, with `use_retriever`, the embedding retriever (built
+    once per catalog, then cached): it maps words the catalog does not use to attributes and
+    ranks items by the person's own words."""
     from crs.data import load_dataset
-    from crs.evaluation.runner import RunSpec, build_policy
-    from crs.lab.questions import DEFAULT_BANK, resolve_questions
+    from crs.factory import build_policy, build_scorer, takes_parameter
     from crs.language.understanding import Understander
+    from crs.questions import DEFAULT_BANK, resolve_questions
     from knowledge_graph import AttributeGraph
 
-    dataset = load_dataset(dataset_name, data_dir)
+    chat = settings.chat
+    dataset = load_dataset(chat.dataset, settings.data_dir, split_seed=settings.data.split_seed)
+    cache_dir = settings.cache_dir
+    scorer = build_scorer(chat.scorer, settings.scorer_params(chat.scorer), dataset, cache_dir, progress)
     # A person is asked only what the question bank allows: the dataset's own bank unless the
     # policy's parameters bring question rules; every policy of the chat shares them.
-    questions = dict((policy_params or {}).get("questions") or {"bank": DEFAULT_BANK})
+    chosen = settings.policy_params(chat.policy)
+    questions = dict(chosen.get("questions") or {"bank": DEFAULT_BANK})
 
-    def make_policy(name: str) -> Any:
-        params = dict(policy_params or {}) if name == policy_name else {}
-        params["questions"] = questions
-        spec = RunSpec(dataset=dataset_name, policy=name, policy_params=params, scorer="bpr")
-        return build_policy(spec, dataset, cache_dir)
+    def make_policy(name: str) -> Policy:
+        params = dict(chosen if name == chat.policy else settings.policy_params(name))
+        if takes_parameter(name, "questions"):
+            params["questions"] = questions
+        return build_policy(name, params, dataset, scorer, cache_dir, progress)
 
     retriever = None
     if use_retriever:
@@ -435,7 +410,7 @@ def build_bot(
     )
     return ChatBot(
         dataset,
-        make_policy(policy_name),
+        make_policy(chat.policy),
         understander,
         AttributeGraph(dataset),
         policy_factory=make_policy,

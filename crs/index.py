@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    from crs.types import Catalog
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -47,17 +43,17 @@ class AttributeIndex:
     attribute_items: IntArray
 
     @classmethod
-    def from_catalog(cls, catalog: Catalog) -> AttributeIndex:
-        item_rows = [item.attributes for item in catalog.items]
-        postings: list[list[int]] = [[] for _ in range(catalog.n_attributes)]
-        for item in catalog.items:
-            for attribute in item.attributes:
-                postings[attribute].append(item.index)
+    def from_rows(cls, item_rows: Sequence[Sequence[int]], n_attributes: int) -> AttributeIndex:
+        """The index of items whose attribute indices are `item_rows` (row i: item i's attributes)."""
+        postings: list[list[int]] = [[] for _ in range(n_attributes)]
+        for item, attributes in enumerate(item_rows):
+            for attribute in attributes:
+                postings[attribute].append(item)
         item_pointers, item_attributes = csr(item_rows)
         attribute_pointers, attribute_items = csr([tuple(p) for p in postings])
         return cls(
-            n_items=catalog.n_items,
-            n_attributes=catalog.n_attributes,
+            n_items=len(item_rows),
+            n_attributes=n_attributes,
             item_pointers=item_pointers,
             item_attributes=item_attributes,
             attribute_pointers=attribute_pointers,

@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
-if TYPE_CHECKING:
-    from crs.index import AttributeIndex
+from crs.index import AttributeIndex
 
 ItemId: TypeAlias = int | str
 UserId: TypeAlias = int | str
@@ -62,9 +61,7 @@ class Catalog:
     @cached_property
     def index(self) -> AttributeIndex:
         """Array form of the item-attribute relation, built once and shared by policies."""
-        from crs.index import AttributeIndex
-
-        return AttributeIndex.from_catalog(self)
+        return AttributeIndex.from_rows([item.attributes for item in self.items], self.n_attributes)
 
     @cached_property
     def _item_by_id(self) -> dict[ItemId, int]:

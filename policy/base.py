@@ -9,43 +9,20 @@ serves many conversations, interleaved or in parallel.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crs.engine import Policy
+from crs.env import Candidate, Policy, Tracing
 from crs.index import FloatArray, IntArray
-from crs.types import DialogueState, SystemAction, UserId
+from crs.questions import QuestionRules, resolve_questions
+from crs.types import DialogueState, UserId
 
 if TYPE_CHECKING:
     from crs.data import Dataset
-    from crs.lab.questions import QuestionRules
     from crs.scoring import Scorer
 
 __all__ = ["Candidate", "Policy", "PolicyBase", "Tracing", "top_k"]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One action a policy weighed before choosing (a decision trace entry). What `score` means
-    is the policy's own, stated by its `trace_score` (e.g. expected turns, or bits)."""
-
-    act: str  # "ask", "recommend" or "give_up"
-    score: float
-    attribute: int | None = None  # attribute index, for "ask"
-    chosen: bool = False
-
-
-@runtime_checkable
-class Tracing(Protocol):
-    """Optional: a policy that can say which actions it weighed in a state where it chose
-    `action`. Asked after `act`, outside its timing, with no rng: tracing never changes a
-    conversation and never counts as thinking time."""
-
-    trace_score: str  # what a candidate's score measures, and whether lower or higher is better
-
-    def considered(self, state: DialogueState, action: SystemAction) -> tuple[Candidate, ...]: ...
 
 
 def top_k(items: IntArray, scores: FloatArray, k: int) -> tuple[int, ...]:
@@ -78,10 +55,8 @@ class PolicyBase:
         self.scorer = scorer
         self.index = dataset.catalog.index
         self.list_size = list_size
-        # Question rules (crs.lab.questions): which attributes may be asked, their weights, a
+        # Question rules (crs.questions): which attributes may be asked, their weights, a
         # question limit. None (no rules) keeps every policy's own behaviour exactly.
-        from crs.lab.questions import resolve_questions
-
         self.question_rules: QuestionRules | None = resolve_questions(
             questions, dataset.catalog, dataset.name
         )

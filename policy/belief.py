@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crs.index import FloatArray, IntArray
+from crs.protocol import tuning_pairs
 from crs.types import (
     Answer,
     AnswerReply,
@@ -54,7 +55,7 @@ from crs.types import (
     UserId,
 )
 from policy.base import Candidate, PolicyBase, binary_entropy
-from policy.learning import Trained, TrainingContext, load_or_train, tuning_pairs
+from policy.learning import Trained, TrainingContext, load_or_train
 from policy.prior import FEATURES, PriorFeatures, fit_conditional_logit, opening_groups
 
 if TYPE_CHECKING:

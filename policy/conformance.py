@@ -1,13 +1,23 @@
 """The conformance check every policy must pass before it is trusted with numbers.
 
-It plays real conversations against the rule-based simulated user (exact, noisy and "don't know"
-answers) and reports every violation of the protocol's rules:
-- only valid actions: an existing attribute, or a non-empty list of distinct existing items no
-  longer than the list size;
-- no question about an attribute whose status is already known (volunteered, answered or asked);
-- no item recommended again after it was rejected, and no training item of the user;
-- the conversation ends within the turn limit;
-- the same state and seed give the same action (reproducibility).
+It plays real conversations (`crs.env.ConversationEnv`) against the rule-based simulated user with
+exact, noisy and "don't know" answers and an impatient user, and reports every violation of these
+rules (each has a test that makes it fire on a deliberately broken policy):
+
+- **valid action**: an `Ask` of an existing attribute, a `Recommend` of a non-empty list of
+  distinct existing items no longer than the list size, or a `GiveUp`;
+- **no repeated question**: no question about an attribute whose status is already known
+  (volunteered, answered, or answered "don't know");
+- **no re-recommendation**: no item recommended again after it was rejected;
+- **no training items**: none of the user's training items (they are known already);
+- **reproducible**: the same state and seed give the same action;
+- **stateless**: an action depends on the state and the seed only, not on what the policy was
+  asked before: every state is asked again in another order (other conversations, other users in
+  between) and must get the same action. One policy object serves many conversations at once
+  (worker processes, every visitor of the chat), so state kept on it would leak between them;
+- **no exception**: `act` returns an action for every state it is given.
+
+The turn limit is not a rule of the policy: the environment ends every conversation at it.
 """
 
 from __future__ import annotations
@@ -18,17 +28,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from crs.data import Dataset
-from crs.engine import ConversationEngine, Policy
-from crs.evaluation.runner import conversation_rngs, target_pairs
-from crs.tracker import update
+from crs.env import ConversationEnv, Policy
+from crs.protocol import conversation_rngs, target_at, target_pairs
 from crs.types import Ask, DialogueState, GiveUp, Recommend, SystemAction
-from simulators.rule_based import RuleBasedUser, SimulatorOptions
+from simulators.rule_based import SimulatorOptions
+from simulators.wrappers import simulated_user
 
 DEFAULT_SCENARIOS = (
     SimulatorOptions(),
     SimulatorOptions(answer_noise=0.2),
     SimulatorOptions(dont_know=0.3),
     SimulatorOptions(patience=6),
+)
+STATELESS_SAMPLE = 150  # states asked again out of order; enough to meet every conversation's users
+RULES = (
+    "valid action",
+    "no repeated question",
+    "no re-recommendation",
+    "no training items",
+    "reproducible",
+    "stateless",
+    "no exception",
 )
 
 
@@ -43,9 +63,20 @@ class Violation:
         return f"conversation {self.conversation}, turn {self.turn}: {self.rule}: {self.detail}"
 
 
-def _action_violations(
+@dataclass(frozen=True)
+class _Decision:
+    """A state the policy was asked about during the check, the seed it got, and its action."""
+
+    conversation: int
+    state: DialogueState
+    seed: int
+    action: SystemAction
+
+
+def action_violations(
     dataset: Dataset, state: DialogueState, action: SystemAction, list_size: int
 ) -> list[tuple[str, str]]:
+    """(rule, detail) for each rule `action` breaks in `state`."""
     catalog = dataset.catalog
     problems: list[tuple[str, str]] = []
     if isinstance(action, Ask):
@@ -90,36 +121,69 @@ def check_policy(
     """Violations found over `conversations` targets of `split` in every scenario (empty: conforms)."""
     pairs = target_pairs(dataset, split, conversations)
     violations: list[Violation] = []
-    engine = ConversationEngine(policy, max_turns=max_turns)
+    decisions: list[_Decision] = []
     for number, options in enumerate(scenarios):
-        for position, (user_id, target) in enumerate(pairs):
+        for position in range(len(pairs)):
             conversation = number * len(pairs) + position
-            user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
-            participant = RuleBasedUser(dataset.catalog, int(target), options)
+            target = target_at(pairs, position)
             user_rng, policy_rng = conversation_rngs(seed, conversation)
-            state = engine.start(dataset.user(user_id), participant.opening(user_rng))
+            try:
+                user = simulated_user(dataset.catalog, target.item, options)
+            except ValueError:
+                continue  # a target without attributes: no conversation to have
+            env = ConversationEnv(dataset.user(target.user_id), user, max_turns)
+            state, _ = env.reset(user_rng)
             while not state.finished:
-                if state.turn >= max_turns:
-                    violations.append(
-                        Violation(conversation, state.turn, "turn limit", "went past the limit")
-                    )
-                    break
                 draw = int(policy_rng.integers(2**31))
-                action = policy.act(state, np.random.default_rng(draw))
-                replay = policy.act(state, np.random.default_rng(draw))
+                turn = state.turn + 1
+                try:
+                    action = policy.act(state, np.random.default_rng(draw))
+                    replay = policy.act(state, np.random.default_rng(draw))
+                except Exception as error:  # noqa: BLE001 - any failure of a plug-in is a finding
+                    violations.append(Violation(conversation, turn, "no exception", repr(error)))
+                    break
                 if replay != action:
                     violations.append(
                         Violation(
                             conversation,
-                            state.turn + 1,
+                            turn,
                             "reproducible",
                             f"same state and seed gave {action!r} then {replay!r}",
                         )
                     )
-                for rule, detail in _action_violations(dataset, state, action, list_size):
-                    violations.append(Violation(conversation, state.turn + 1, rule, detail))
-                if isinstance(action, GiveUp):
-                    break
-                reply = participant.respond(state, action, user_rng)
-                state = update(state, action, reply)
+                problems = action_violations(dataset, state, action, list_size)
+                violations.extend(Violation(conversation, turn, rule, detail) for rule, detail in problems)
+                if any(rule == "valid action" for rule, _ in problems):
+                    break  # the user cannot answer an invalid action
+                decisions.append(_Decision(conversation, state, draw, action))
+                state, *_ = env.step(action)
+    violations.extend(_statelessness(policy, decisions, seed))
     return violations
+
+
+def _statelessness(
+    policy: Policy, decisions: Sequence[_Decision], seed: int, sample: int = STATELESS_SAMPLE
+) -> list[Violation]:
+    """Ask `sample` recorded states again (every one, when fewer), in a shuffled order: each
+    comes after states of other conversations and users, with its own seed."""
+    found: list[Violation] = []
+    order = np.random.default_rng(seed).permutation(len(decisions))[:sample]
+    for index in order:
+        decision = decisions[int(index)]
+        try:
+            again = policy.act(decision.state, np.random.default_rng(decision.seed))
+        except Exception as error:  # noqa: BLE001
+            found.append(
+                Violation(decision.conversation, decision.state.turn + 1, "no exception", repr(error))
+            )
+            continue
+        if again != decision.action:
+            found.append(
+                Violation(
+                    decision.conversation,
+                    decision.state.turn + 1,
+                    "stateless",
+                    f"asked again after other conversations, gave {again!r} instead of {decision.action!r}",
+                )
+            )
+    return found

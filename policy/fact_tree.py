@@ -52,9 +52,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crs.index import AttributeIndex, BoolArray, FloatArray, IntArray
+from crs.protocol import tuning_pairs
 from crs.types import Ask, DialogueState, GiveUp, Recommend, SystemAction
 from policy.base import PolicyBase, binary_entropy, top_k
-from policy.learning import Progress, Trained, TrainingContext, load_or_train, tuning_pairs
+from policy.learning import StageReport, Trained, TrainingContext, load_or_train
 
 if TYPE_CHECKING:
     from crs.data import Dataset
@@ -81,7 +82,7 @@ def grow_tree(
     weights: FloatArray,
     max_depth: int,
     min_leaf_items: int,
-    progress: Progress | None = None,
+    progress: StageReport | None = None,
     question_weights: FloatArray | None = None,
 ) -> dict[str, np.ndarray]:
     """Grow the tree greedily (most balanced weighted split first) and encode it as arrays.

@@ -5,10 +5,10 @@ A policy class that learns sets `learns = True` and accepts a keyword `training:
 It calls `load_or_train` in its constructor, so `crs evaluate` trains or loads what it needs by
 itself and `crs train --policy NAME` is nothing more than constructing the policy.
 
-Learning data. Policies learn from the train split and from *tuning pairs*: the shuffled valid
-pairs after the first `EVALUATION_PAIRS` (4,000). The first 4,000 shuffled valid pairs, the
-protocol's standard evaluation set, are never learned from, so numbers reported on them are
-out-of-sample; the test split is never read.
+Learning data. Policies learn from the train split and from *tuning pairs*
+(`crs.protocol.tuning_pairs`): the shuffled valid pairs after the first 4,000. The first 4,000
+shuffled valid pairs, the protocol's standard evaluation set, are never learned from, so numbers
+reported on them are out-of-sample; the test split is never read.
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crs.artifacts import ArtifactError, load_arrays, save_arrays
+from crs.progress import Progress, fractions
 
 if TYPE_CHECKING:
     from crs.data import Dataset
 
-EVALUATION_PAIRS = 4000
-# Below this many tuning pairs (small catalogs), the second half of the valid pairs is used instead.
-MIN_TUNING_PAIRS = 200
-
-Progress = Callable[[str, float], None]  # (what is being done, fraction done in [0, 1])
+# (stage, fraction done in [0, 1]): how a policy's training code reports to its TrainingContext.
+StageReport = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -42,8 +40,8 @@ class TrainingContext:
     retrain: bool = False  # train even when a matching file is cached
 
     def report(self, stage: str, fraction: float) -> None:
-        if self.progress is not None:
-            self.progress(stage, min(max(fraction, 0.0), 1.0))
+        """`fraction` of `stage` done, as a percentage event."""
+        fractions(self.progress, stage)(fraction)
 
     def directory(self) -> Path:
         if self.cache_dir is not None:
@@ -61,18 +59,6 @@ class Trained:
     path: Path
     train_seconds: float  # the time training took, also when loaded from the cache
     loaded: bool
-
-
-def tuning_pairs(dataset: Dataset, split: str = "valid") -> np.ndarray:
-    """Rows of (user id, item index) a policy may learn from: never the evaluation pairs."""
-    from crs.evaluation.runner import target_pairs
-
-    if split not in dataset.splits:
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = target_pairs(dataset, split)
-    if len(pairs) - EVALUATION_PAIRS >= MIN_TUNING_PAIRS:
-        return pairs[EVALUATION_PAIRS:]
-    return pairs[len(pairs) // 2 :]
 
 
 def data_fingerprint(dataset: Dataset) -> str:

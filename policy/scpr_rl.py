@@ -42,12 +42,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from crs.env import ConversationEnv
 from crs.index import FloatArray
-from crs.tracker import update
-from crs.types import Ask, DialogueState, GiveUp, Recommend, SystemAction, new_state
-from policy.learning import Trained, TrainingContext, load_or_train, tuning_pairs
+from crs.protocol import tuning_pairs
+from crs.types import Ask, DialogueState, GiveUp, Recommend, SystemAction
+from policy.learning import Trained, TrainingContext, load_or_train
 from policy.scpr_walk import ScprWalkPolicy
-from simulators.rule_based import RuleBasedUser, SimulatorOptions
+from simulators.rule_based import SimulatorOptions
+from simulators.wrappers import simulated_user
 
 if TYPE_CHECKING:
     from crs.data import Dataset
@@ -384,29 +386,29 @@ class ScprRlPolicy(ScprWalkPolicy):
         returns: list[float],
     ) -> None:
         """One conversation with the stochastic policy; appends its decisions and their returns."""
-        user_rng = np.random.default_rng(np.random.SeedSequence([self.seed, episode]))
-        participant = RuleBasedUser(self.dataset.catalog, target, self.train_options)
-        state = update(
-            new_state(self.dataset.user(user_id), TRAIN_MAX_TURNS), None, participant.opening(user_rng)
-        )
-        taken: list[int] = []  # system actions taken before each decision
+        user = simulated_user(self.dataset.catalog, target, self.train_options)
+        env = ConversationEnv(self.dataset.user(user_id), user, TRAIN_MAX_TURNS)
+        state, _ = env.reset(np.random.SeedSequence([self.seed, episode]))
+        rewards: list[float] = []  # the environment's reward of each system action, in order
+        decided_at: list[int] = []  # how many system actions came before each decision
         while not state.finished:
             turn = self.walk(state)
-            if turn.recommendation is None:
-                break  # nothing left to recommend: a failure, costed like running out of turns
-            action: SystemAction = turn.recommendation
+            # Nothing left to recommend: giving up ends the episode as a failure.
+            action: SystemAction = turn.recommendation or GiveUp()
             if turn.question is not None and turn.features is not None:
                 recommend = rng.random() < self.recommend_probability(turn.features)
                 xs.append(turn.features)
                 actions.append(float(recommend))
-                taken.append(state.system_actions_taken)
+                decided_at.append(len(rewards))
                 if not recommend:
                     action = turn.question
-            state = update(state, action, participant.respond(state, action, user_rng))
-        # Return from a decision: minus the actions from it on, and on failure the protocol's full
-        # 15 turns, so the episode's return is minus its AT contribution; scaled to about [-1, 0].
-        cost = state.system_actions_taken if state.termination == "success" else TRAIN_MAX_TURNS
-        returns.extend(-(cost - t) / TRAIN_MAX_TURNS for t in taken)
+            state, reward, *_ = env.step(action)
+            rewards.append(reward)
+        # The return from a decision is the sum of the rewards from it on: minus the actions left
+        # and, on failure, the rest of the protocol's turns (the environment's reward), scaled to
+        # about [-1, 0] by the turn limit.
+        to_go = np.cumsum(rewards[::-1])[::-1]
+        returns.extend(float(to_go[t]) / TRAIN_MAX_TURNS for t in decided_at)
 
     def _update(
         self,

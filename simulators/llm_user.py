@@ -29,17 +29,17 @@ generator as `RuleBasedUser` does; `behaviour="persona"` lets the persona decide
 
 from __future__ import annotations
 
-import difflib
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from crs.env import SimulatedUser
+from crs.language.titles import TitleGuard
 from crs.llm.base import Generation, GenerationRequest, LLMBackend, Message
+from crs.settings import LLMUserSettings
 from crs.types import (
     AcceptReply,
     Answer,
@@ -52,10 +52,13 @@ from crs.types import (
     Recommend,
     RejectReply,
     SystemAction,
+    User,
     UserReply,
+    new_state,
 )
 from simulators.persona import PROTOCOL_PERSONA, Persona
 from simulators.rule_based import SimulatorOptions
+from simulators.wrappers import simulated_user
 
 if TYPE_CHECKING:
     from crs.language.understanding import Understander
@@ -69,27 +72,6 @@ SEED_LIMIT = 2**31 - 1
 MAX_REPLY_CHARS = 300  # a reply is one or two sentences; anything longer is cut
 MAX_DESCRIBED_ATTRIBUTES = 20  # target attributes named in the decide-mode prompt
 MAX_LIST_ATTRIBUTES = 6  # attributes per shown item in the decide-mode prompt
-FUZZY_TITLE = 0.86  # difflib ratio at which a phrase counts as the title (typos, missing spaces)
-MIN_FUZZY_CHARS = 5  # shorter titles are matched exactly only: fuzzy on "ABBA" hits too much
-
-
-@dataclass(frozen=True)
-class LLMUserSettings:
-    mode: Mode = "phrase"
-    behaviour: Behaviour = "persona"
-    temperature: float = 0.0  # first draft: temperature 0 is what phrases a decision reliably
-    retry_temperature: float = 0.7  # the regeneration must differ from the first draft
-    max_tokens: int = 40  # a reply is one sentence
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.behaviour not in BEHAVIOURS:
-            raise ValueError(f"behaviour must be one of {', '.join(BEHAVIOURS)}, got {self.behaviour!r}")
-        if self.temperature < 0 or self.retry_temperature < 0:
-            raise ValueError("temperatures must be 0 or more")
-        if self.max_tokens < 4:
-            raise ValueError(f"max_tokens must leave room for a reply (4 or more), got {self.max_tokens}")
 
 
 @dataclass(frozen=True)
@@ -132,192 +114,8 @@ class Utterance:
 
 
 # --- title leakage ------------------------------------------------------------------------------
-
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-_YEAR = re.compile(r"\(\s*\d{4}\s*\)\s*$")
-_TRAILING_ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|il|el|die|der|das)$", re.IGNORECASE)
-# Titles made only of everyday words ("Yes", "Low", "The The", "10") cannot be kept out of
-# ordinary speech, and saying "yes" does not reveal the band Yes: they are not checked.
-_COMMON = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "from",
-        "by",
-        "about",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "i",
-        "im",
-        "me",
-        "my",
-        "we",
-        "you",
-        "your",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "how",
-        "why",
-        "when",
-        "where",
-        "so",
-        "very",
-        "really",
-        "just",
-        "some",
-        "any",
-        "anything",
-        "something",
-        "all",
-        "also",
-        "too",
-        "more",
-        "most",
-        "much",
-        "many",
-        "please",
-        "yes",
-        "yeah",
-        "yep",
-        "yup",
-        "sure",
-        "no",
-        "nope",
-        "nah",
-        "not",
-        "none",
-        "never",
-        "maybe",
-        "dont",
-        "know",
-        "idea",
-        "number",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "first",
-        "second",
-        "third",
-        "last",
-        "next",
-        "bye",
-        "hi",
-        "hello",
-        "thanks",
-        "thank",
-        "ok",
-        "okay",
-        "good",
-        "great",
-        "fine",
-        "nice",
-        "like",
-        "love",
-        "want",
-        "looking",
-        "after",
-        "stuff",
-        "music",
-        "movie",
-        "movies",
-        "film",
-        "films",
-        "song",
-        "songs",
-        "less",
-        "heavy",
-        "light",
-        "s",
-        "them",
-        "they",
-        "ones",
-        "quite",
-        "rather",
-    ]
-)
-
-
-def normalize(text: str) -> str:
-    """Lower case, accents folded, every run of non-alphanumerics one space."""
-    folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(c for c in folded if not unicodedata.combining(c)).lower().replace("'", "")
-    return _NON_WORD.sub(" ", folded).strip()
-
-
-def title_forms(title: str) -> tuple[str, ...]:
-    """The ways a title may be written: "Lion King, The (1994)" -> "the lion king", "lion king"."""
-    base = _YEAR.sub("", title.strip()).strip()
-    moved = _TRAILING_ARTICLE.match(base)
-    candidates = [base]
-    if moved:
-        candidates += [f"{moved.group(2)} {moved.group(1)}", moved.group(1)]
-    forms: list[str] = []
-    for candidate in candidates:
-        form = normalize(candidate)
-        if form.startswith("the ") and len(form) > 8:
-            forms.append(form[4:])
-        forms.append(form)
-    return tuple(
-        f for f in dict.fromkeys(forms) if f and not all(w in _COMMON or w.isdigit() for w in f.split())
-    )
-
-
-class TitleGuard:
-    """Says whether a text names one title (whole words, case-insensitive, small typos allowed)."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.forms = title_forms(title)
-
-    def leaks(self, text: str) -> bool:
-        if not self.forms:
-            return False
-        words = normalize(text).split()
-        padded = f" {' '.join(words)} "
-        for form in self.forms:
-            if f" {form} " in padded or f" {form.replace(' ', '')} " in padded:
-                return True
-            if len(form) < MIN_FUZZY_CHARS:
-                continue
-            n = form.count(" ") + 1
-            for size in {max(1, n - 1), n, n + 1}:
-                for start in range(0, max(0, len(words) - size) + 1):
-                    window = " ".join(words[start : start + size])
-                    if abs(len(window) - len(form)) > 3:
-                        continue
-                    if difflib.SequenceMatcher(None, window, form).ratio() >= FUZZY_TITLE:
-                        return True
-        return False
+# `TitleGuard` lives in crs.language.titles, so that the chat and this user read titles with one
+# normalisation; it is re-exported here, where the simulators have always imported it from.
 
 
 # --- reading replies back ---------------------------------------------------------------------------
@@ -447,8 +245,10 @@ _DECIDE_SYSTEM = (
 class LLMUser:
     """One simulated person with one hidden target. Holds no conversation state of its own.
 
-    `opening`/`respond` give decisions only (the `Participant` protocol of `crs.engine`), so the
-    same user can drive the plain engine; `open`/`answer` give words as well.
+    Its decisions are the protocol user's (`simulators.wrappers.simulated_user`), with a persona's
+    habits folded in; the words are the model's. `opening`/`respond` give decisions only (the
+    `SimulatedUser` protocol of `crs.env`), so the same user can drive the plain environment;
+    `open`/`answer` give words as well.
     """
 
     def __init__(
@@ -462,6 +262,7 @@ class LLMUser:
         persona: Persona | None = None,
         settings: LLMUserSettings | None = None,
         domain: str = "movies",
+        temperature: float = 0.0,
     ) -> None:
         item = catalog.items[target]
         if not item.attributes:
@@ -470,12 +271,17 @@ class LLMUser:
         self.target = target
         self.options = options or SimulatorOptions()
         self.settings = settings or LLMUserSettings()
+        # First drafts at temperature 0 are what phrase a decision reliably ([llm] temperature).
+        self.temperature = temperature
         self.persona = persona or PROTOCOL_PERSONA
         self.backend = backend
         self.domain = domain
         self.guard = TitleGuard(item.title)
         self._item_id = item.id
         self._target_attributes = frozenset(item.attributes)
+        self.decider = self._protocol_user(catalog, self.options)
+        # The wrappers read only how many turns have passed from the state they are given.
+        self._blank_state = new_state(User("simulated"))
         self._item_attributes = {i.index: i.attributes for i in catalog.items}
         # Attributes whose name would give the title away (LastFM tags artists with their own
         # name) are never said; a question about one is answered without repeating it.
@@ -485,7 +291,7 @@ class LLMUser:
         if not self._speakable:
             raise ValueError(f"target item {item.id!r} has only attributes that name its title")
         if understander is None:
-            understander = _shared_understander(catalog)
+            understander = shared_understander(catalog)
         self.understander = understander
         if self.settings.mode == "decide" and backend is None:
             raise ValueError("decide mode needs a language model backend")
@@ -510,38 +316,35 @@ class LLMUser:
     def decide(
         self, action: SystemAction, turn: int, rng: np.random.Generator, known: Iterable[int] = ()
     ) -> Decision:
-        """The reply to `action` after `turn` turns. Draws from `rng` only for enabled options, in
-        the rule simulator's order, so protocol behaviour makes the rule simulator's decisions."""
-        options = self.options
-        patience = options.patience
-        if not self._protocol and self.persona.patience is not None:
-            patience = min(patience or self.persona.patience, self.persona.patience)
-        if patience is not None and turn >= patience:
-            return Decision(QuitReply())
-        if isinstance(action, Ask):
-            dont_know = options.dont_know
-            if not self._protocol and self.persona.dont_know_rate:
-                dont_know = 1.0 - (1.0 - dont_know) * (1.0 - self.persona.dont_know_rate)
-            if dont_know and rng.random() < dont_know:
-                answer = Answer.DONT_KNOW
-            else:
-                truth = action.attribute in self._target_attributes
-                if options.answer_noise and rng.random() < options.answer_noise:
-                    truth = not truth
-                answer = Answer.YES if truth else Answer.NO
+        """The reply to `action` after `turn` turns: the protocol user's decision (the rule user in
+        its wrappers, drawing from `rng` as it does), plus, for a persona, an unasked wish."""
+        reply = self.decider.respond(replace(self._blank_state, turn=turn), action, rng)
+        if isinstance(action, Ask) and isinstance(reply, AnswerReply):
             extras: tuple[int, ...] = ()
             if not self._protocol and self.persona.volunteer_rate:
                 said = {*known, action.attribute}
                 unsaid = [a for a in self._speakable if a not in said]
                 if rng.random() < self.persona.volunteer_rate and unsaid:
                     extras = (unsaid[int(rng.integers(len(unsaid)))],)
-            return Decision(AnswerReply(answer), extras=extras)
-        if isinstance(action, Recommend):
-            shown = action.items[: options.list_size]
-            if self.target in shown:
-                return Decision(AcceptReply(self.target), rank=shown.index(self.target) + 1)
-            return Decision(RejectReply(), reason=self._reason(shown))
-        raise TypeError(f"the simulated user cannot answer {action!r}")
+            return Decision(reply, extras=extras)
+        if isinstance(action, Recommend) and not isinstance(reply, QuitReply):
+            if isinstance(reply, AcceptReply):
+                return Decision(reply, rank=action.items.index(self.target) + 1)
+            return Decision(reply, reason=self._reason(action.items[: self.options.list_size]))
+        return Decision(reply)
+
+    def _protocol_user(self, catalog: Catalog, options: SimulatorOptions) -> SimulatedUser:
+        """The rule user whose decisions this one makes. A persona's patience and "don't know"
+        rate fold into the protocol's options (one draw each, where the rule user draws)."""
+        if not self._protocol:
+            patience = options.patience
+            if self.persona.patience is not None:
+                patience = min(patience or self.persona.patience, self.persona.patience)
+            dont_know = options.dont_know
+            if self.persona.dont_know_rate:
+                dont_know = 1.0 - (1.0 - dont_know) * (1.0 - self.persona.dont_know_rate)
+            options = replace(options, patience=patience, dont_know=dont_know)
+        return simulated_user(catalog, self.target, options)
 
     def _reason(self, shown: Sequence[int]) -> int | None:
         """What the shown items have in common that the target lacks ("too much pop"): true, and
@@ -616,7 +419,7 @@ class LLMUser:
         # lets the model go on from there, at a higher temperature and another seed.
         lead = _lead_words(decision)
         attempts: tuple[tuple[float, int, str, Source], ...] = (
-            (self.settings.temperature, seed, "", "llm"),
+            (self.temperature, seed, "", "llm"),
             (self.settings.retry_temperature, seed + 1, lead, "regenerated"),
         )
         for temperature, attempt_seed, prefill, source in attempts:
@@ -662,7 +465,7 @@ class LLMUser:
         messages.append(Message("user", self.shown_text(system_text, context)))
         tokens, seconds, leaks, calls = 0, 0.0, 0, 0
         attempts: tuple[tuple[float, int, Source], ...] = (
-            (self.settings.temperature, seed, "llm"),
+            (self.temperature, seed, "llm"),
             (self.settings.retry_temperature, seed + 1, "regenerated"),
         )
         for temperature, attempt_seed, source in attempts:
@@ -801,7 +604,7 @@ class LLMUser:
 _UNDERSTANDERS: dict[int, tuple[Catalog, Understander]] = {}
 
 
-def _shared_understander(catalog: Catalog) -> Understander:
+def shared_understander(catalog: Catalog) -> Understander:
     """One reader per catalog in a process: building one takes about a second on LastFM."""
     from crs.language.understanding import Understander
 
@@ -820,15 +623,11 @@ def read_reply(
     context: SystemAction | None,
     item_attributes: dict[int, tuple[int, ...]] | None = None,
 ) -> UserReply | None:
-    """The one tracker reply the chat takes from `text` (None: it would ask back or not act)."""
-    from crs.language.acts import Help, MoreLike, Restart, to_user_reply
+    """The one reply the chat takes from `text` (None: it would ask back or not act), by the
+    chat's own rule (`crs.language.reading.read_message`)."""
+    from crs.language.reading import read_message
 
-    understanding = understander.understand(text, context)
-    if understanding.clarify or understanding.of_type(Restart) or understanding.of_type(Help):
-        return None
-    if understanding.of_type(MoreLike) and isinstance(context, Recommend):
-        return None  # the chat would show more like one item: neither accept nor a plain reject
-    return to_user_reply(understanding, item_attributes)
+    return read_message(understander.understand(text, context), context, item_attributes).reply
 
 
 def _lead_words(decision: Decision) -> str:

@@ -5,10 +5,10 @@ It knows its hidden target item and answers from the target's attributes only:
 - a question: "yes" exactly when the attribute belongs to the target, otherwise "no";
 - a recommendation: accepts the target when it is in the list, otherwise rejects the whole list.
 
-Options, all off by default, make it imperfect: `answer_noise` flips each yes/no with that
-probability, `dont_know` answers "don't know" with that probability, `patience` quits once that
-many turns have passed. It never says anything else about the target: no candidate counts, no
-hints in rejections.
+This user is exact. Imperfect users are this one inside the wrappers of `simulators.wrappers`
+(answer noise, "don't know", patience); `simulators.wrappers.simulated_user` builds the protocol's
+user for a set of `SimulatorOptions`. It never says anything else about the target: no candidate
+counts, no hints in rejections.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crs.settings import Checked, setting
 from crs.types import (
     AcceptReply,
     Answer,
@@ -25,7 +26,6 @@ from crs.types import (
     Catalog,
     DialogueState,
     InformReply,
-    QuitReply,
     Recommend,
     RejectReply,
     SystemAction,
@@ -34,57 +34,40 @@ from crs.types import (
 
 
 @dataclass(frozen=True)
-class SimulatorOptions:
-    answer_noise: float = 0.0
-    dont_know: float = 0.0
-    patience: int | None = None
-    list_size: int = 10  # a longer list is truncated: the protocol only looks at the top of it
+class SimulatorOptions(Checked):
+    """How imperfect the protocol's simulated user is; all off by default (the exact protocol)."""
 
-    def __post_init__(self) -> None:
-        for name in ("answer_noise", "dont_know"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be at least 1 turn, got {self.patience}")
-        if self.list_size < 1:
-            raise ValueError(f"list_size must be at least 1, got {self.list_size}")
+    answer_noise: float = setting(0.0, minimum=0.0, maximum=1.0)  # flip each yes/no with this probability
+    dont_know: float = setting(0.0, minimum=0.0, maximum=1.0)  # answer "don't know" with this probability
+    patience: int | None = setting(None, minimum=1)  # quit once this many turns have passed; None = never
+    list_size: int = setting(10, minimum=1)  # a longer list is truncated: only its top counts
 
 
 class RuleBasedUser:
-    """One simulated user with one hidden target. Holds no conversation state of its own."""
+    """One exact simulated user with one hidden target. Holds no conversation state of its own."""
 
-    def __init__(self, catalog: Catalog, target: int, options: SimulatorOptions | None = None) -> None:
+    def __init__(self, catalog: Catalog, target: int, list_size: int = 10) -> None:
         item = catalog.items[target]
         if not item.attributes:
             raise ValueError(f"target item {item.id!r} has no attributes to talk about")
-        self._target = target
-        self._target_attributes = frozenset(item.attributes)
+        if list_size < 1:
+            raise ValueError(f"list_size must be at least 1, got {list_size}")
+        self.target = target
+        self.target_attributes = frozenset(item.attributes)
+        self.list_size = list_size
         self._opening_choices = item.attributes
-        self.options = options or SimulatorOptions()
 
     def opening(self, rng: np.random.Generator) -> InformReply:
         attribute = self._opening_choices[int(rng.integers(len(self._opening_choices)))]
         return InformReply(attributes=(attribute,))
 
     def respond(self, state: DialogueState, action: SystemAction, rng: np.random.Generator) -> UserReply:
-        options = self.options
-        if options.patience is not None and state.turn >= options.patience:
-            return QuitReply()
+        # The exact user draws nothing here, so the exact protocol consumes no randomness after
+        # the opening; the wrappers draw only for the options they model.
         if isinstance(action, Ask):
-            return AnswerReply(self._answer(action.attribute, rng))
+            return AnswerReply(Answer.YES if action.attribute in self.target_attributes else Answer.NO)
         if isinstance(action, Recommend):
-            if self._target in action.items[: options.list_size]:
-                return AcceptReply(self._target)
+            if self.target in action.items[: self.list_size]:
+                return AcceptReply(self.target)
             return RejectReply()
         raise TypeError(f"the simulated user cannot answer {action!r}")
-
-    def _answer(self, attribute: int, rng: np.random.Generator) -> Answer:
-        options = self.options
-        # Draws happen only for enabled options so that the exact protocol consumes no randomness.
-        if options.dont_know and rng.random() < options.dont_know:
-            return Answer.DONT_KNOW
-        truth = attribute in self._target_attributes
-        if options.answer_noise and rng.random() < options.answer_noise:
-            truth = not truth
-        return Answer.YES if truth else Answer.NO

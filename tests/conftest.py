@@ -11,6 +11,7 @@ import pytest
 
 from crs.data import Dataset, load_dataset
 from crs.data.location import resolve_data_dir
+from crs.settings import load_settings
 from crs.types import Attribute, Catalog, Interactions, Item, User
 
 # Before any test imports gradio: no usage reports from the test machine.
@@ -82,7 +83,7 @@ def movie_bot(data_dir: Path) -> Any:
     """The MovieLens chat (read-only, shared like the web app shares it between visitors)."""
     from ui.app import build_bot
 
-    return build_bot("movielens", str(data_dir))
+    return build_bot(load_settings(overrides={"chat.dataset": "movielens", "data.dir": str(data_dir)}))
 
 
 @pytest.fixture(scope="session")

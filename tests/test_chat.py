@@ -4,14 +4,15 @@ Gradio app end to end through gradio_client."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 
 import pytest
 
 from crs.chat import ChatBot, ChatSession
-from crs.data import Dataset
 from crs.evaluation.records import ConversationRecord
+from crs.settings import load_settings
 from crs.types import Ask, Recommend
 from ui.app import build_bot, build_demo, click
 
@@ -34,7 +35,11 @@ def talk_until_recommendation(bot: ChatBot, session: ChatSession, opening: str) 
 def test_a_conversation_in_words_reaches_a_recommendation(
     dataset: str, opening: str, data_dir: Path, movie_bot: ChatBot
 ) -> None:
-    bot = movie_bot if dataset == "movielens" else build_bot(dataset, str(data_dir))
+    bot = (
+        movie_bot
+        if dataset == "movielens"
+        else build_bot(load_settings(overrides={"chat.dataset": dataset, "data.dir": str(data_dir)}))
+    )
     session = talk_until_recommendation(bot, bot.start(), opening)
     assert isinstance(session.pending, Recommend)
     assert session.state.accepted_attributes, "the opening was understood"
@@ -131,6 +136,10 @@ def test_gradio_client_conversation(app_url: str) -> None:
     assert record["success"] and record["dataset"] == "movielens"
 
 
+# "I'd like film-noir" is not understood (the reading does not match the hyphenated genre name).
+NOT_READ = {"Film-Noir"}
+
+
 def test_twenty_sessions_do_not_cross_talk(app_url: str, movie_bot: ChatBot) -> None:
     from gradio_client import Client
 
@@ -156,9 +165,12 @@ def test_twenty_sessions_do_not_cross_talk(app_url: str, movie_bot: ChatBot) -> 
     assert not errors, errors[:3]
     assert len(panels) == len(genres)
     for genre, panel in panels.items():
-        liked = panel.split("**You like:**")[1].split("\n")[0]
+        liked = panel.split("**You like:**")[1].split("\n")[0].strip().split(", ")
+        # Each session keeps its own wish (a lost session shows "nothing yet") and no other's.
+        if genre not in NOT_READ:
+            assert genre in liked, (genre, liked)
         others = [g for g in genres if g != genre and g.lower() not in genre.lower()]
-        assert not any(other in liked.split(", ") for other in others), (genre, liked)
+        assert not any(other in liked for other in others), (genre, liked)
 
 
 def test_the_chat_command_refuses_bad_input(tmp_path: Path, data_dir: Path) -> None:
@@ -174,17 +186,20 @@ def test_the_chat_command_refuses_bad_input(tmp_path: Path, data_dir: Path) -> N
     assert done.returncode == 2 and done.stderr.startswith("error:")
 
 
-def test_other_datasets_load(lastfm_star: Dataset) -> None:
-    assert lastfm_star.catalog.n_items > 0
-
-
 def test_more_like_one_item_and_another_policy(movie_bot: ChatBot) -> None:
     session = talk_until_recommendation(movie_bot, movie_bot.start(), "a funny movie from the 90s")
     assert isinstance(session.pending, Recommend)
     liked = session.pending.items[0]
+    item = movie_bot.catalog.items[liked]
+    # "More like" wishes for the item's 3 rarest attributes (fewest items in the catalog).
+    count = {a: len(movie_bot.catalog.index.items_with(a)) for a in item.attributes}
     wished = movie_bot.more_like(liked).attributes
+    assert len(wished) == min(3, len(item.attributes)) and set(wished) <= set(item.attributes)
+    rest = [count[a] for a in item.attributes if a not in wished]
+    assert max(count[a] for a in wished) <= min(rest, default=math.inf), (wished, count)
+    before = set(session.state.accepted_attributes)
     session = movie_bot.handle_text(session, "more like the first one")
-    assert set(wished) <= set(session.state.accepted_attributes)
+    assert set(wished) - before and set(wished) <= set(session.state.accepted_attributes)
     assert liked in session.state.rejected_items  # already seen: not shown again
 
     other = movie_bot.start(policy="max_entropy")
@@ -198,7 +213,9 @@ def test_the_retriever_reads_words_the_catalog_does_not_use(data_dir: Path) -> N
     """With the embedding retriever (a real MiniLM model and chromadb index; building it embeds the
     whole catalog, hence slow): "scary" is no MovieLens attribute but maps to Horror, and the
     person's words weigh on the belief."""
-    bot = build_bot("movielens", str(data_dir), use_retriever=True)
+    bot = build_bot(
+        load_settings(overrides={"chat.dataset": "movielens", "data.dir": str(data_dir)}), use_retriever=True
+    )
     session = bot.handle_text(bot.start(), "something really scary")
     horror = next(a.index for a in bot.catalog.attributes if a.name == "Horror")
     assert horror in session.state.accepted_attributes
@@ -211,7 +228,9 @@ def test_gradio_client_conversation_about_music(data_dir: Path) -> None:
     """The same app on the other catalog: LastFM* artists and their tags."""
     from gradio_client import Client
 
-    demo = build_demo(build_bot("lastfm_star", str(data_dir)))
+    demo = build_demo(
+        build_bot(load_settings(overrides={"chat.dataset": "lastfm_star", "data.dir": str(data_dir)}))
+    )
     demo.launch(server_name="127.0.0.1", share=False, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(str(demo.local_url), verbose=False)

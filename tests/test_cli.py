@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from crs.data import Dataset
+
 
 def crs(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -16,7 +18,7 @@ def crs(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_evaluate_writes_a_complete_run_folder(tmp_path: Path, data_dir: Path) -> None:
+def test_evaluate_writes_a_complete_run_folder(tmp_path: Path, data_dir: Path, lastfm_star: Dataset) -> None:
     out = tmp_path / "run"
     done = crs(
         "evaluate",
@@ -45,12 +47,13 @@ def test_evaluate_writes_a_complete_run_folder(tmp_path: Path, data_dir: Path) -
     lines = (out / "transcripts.jsonl").read_text().splitlines()
     assert len(lines) == 300
     first = json.loads(lines[0])
-    assert first["turns"][0] == {
-        "turn": 1,
-        "actor": "user",
-        "act": "inform",
-        "attribute": first["turns"][0]["attribute"],
-    }
+    catalog = lastfm_star.catalog
+    for line in map(json.loads, lines):  # every opening names one attribute of its own target
+        opening = line["turns"][0]
+        assert opening.keys() == {"turn", "actor", "act", "attribute"}
+        assert (opening["turn"], opening["actor"], opening["act"]) == (1, "user", "inform")
+        target = catalog.items[catalog.item_index(line["target_item"])]
+        assert opening["attribute"] in {catalog.attributes[a].id for a in target.attributes}, line
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["conversations"] == 300 and 0.9 < metrics["SR@15"] <= 1.0
     config = json.loads((out / "config.json").read_text())
@@ -121,7 +124,7 @@ def test_noise_flags_and_config_file(tmp_path: Path, data_dir: Path) -> None:
     [
         (["evaluate", "--dataset", "nope"], "unknown dataset 'nope'"),
         (["evaluate", "--split", "test"], "split 'test'"),
-        (["evaluate", "--policy", "nope"], "unknown policy 'nope'"),
+        (["evaluate", "--policy", "nope"], "--policy: unknown value 'nope'"),
         (["evaluate", "--data-dir", "/no/such/dir"], "does not exist"),
         (["evaluate", "--param", "list_size=0", "--limit", "3"], "list_size"),
         (["evaluate", "--param", "bogus=1", "--limit", "3"], "bogus"),

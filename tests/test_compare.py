@@ -7,7 +7,6 @@ trains and the file runs in well under a minute."""
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crs.config import load_config
 from crs.data import Dataset
 from crs.evaluation.records import ConsideredAction, ConversationRecord, TurnRecord
-from crs.evaluation.runner import RunSpec, build_policy, evaluate
-from crs.lab.compare import Comparison, ProgressEvent, compare, questions_before_first_list
-from crs.lab.config import PolicyConfig
+from crs.evaluation.runner import RunSpec, evaluate
+from crs.factory import policy_for_run
+from crs.lab.compare import Comparison, compare, questions_before_first_list
 from crs.lab.report import write_comparison
 from crs.lab.stats import (
     bootstrap_grouped_percentile,
@@ -30,8 +28,14 @@ from crs.lab.stats import (
     paired_permutation,
 )
 from crs.lab.sweep import parse_sweep, parse_values, sweep, with_parameter, write_sweep
+from crs.policy_config import PolicyConfig
+from crs.progress import ProgressEvent
+from crs.settings import Settings, load_settings
 
-FAST = {"evaluate.scorer": "popularity"}  # nothing to train
+
+def fast(limit: int) -> Settings:
+    """The default settings with the popularity scorer (nothing to train) and `limit` conversations."""
+    return load_settings(overrides={"evaluate.scorer": "popularity", "evaluate.limit": limit})
 
 
 def config(policy: str, label: str = "", **params: Any) -> PolicyConfig:
@@ -61,8 +65,8 @@ def test_mcnemar_exact_matches_the_binomial_by_hand() -> None:
     other = [False] * 10 + [True] * 3 + [True] * 5 + [False] * 2
     test = mcnemar_exact(baseline, other)
     assert (test.only_baseline, test.only_other) == (10, 3)
-    expected = 2 * sum(math.comb(13, i) for i in range(4)) / 2**13
-    assert test.p_value == pytest.approx(expected, abs=1e-15) and expected == pytest.approx(0.0922852, 1e-6)
+    # P(X <= 3) = (1 + 13 + 78 + 286) / 2**13 = 378 / 8192, doubled: 0.0922852.
+    assert test.p_value == pytest.approx(756 / 8192, abs=1e-15)
     # All 5 discordant pairs one way: 2 / 2**5; balanced pairs: p capped at 1.
     assert mcnemar_exact([True] * 5, [False] * 5).p_value == pytest.approx(0.0625)
     assert mcnemar_exact([True, False], [False, True]).p_value == 1.0
@@ -127,8 +131,15 @@ def test_trace_never_changes_a_conversation(
 ) -> None:
     runs = []
     for trace in (False, True):
-        spec = RunSpec(dataset="lastfm_star", policy=policy, policy_params=params, limit=60, trace=trace)
-        runs.append(evaluate(spec, lastfm_star, build_policy(spec, lastfm_star)))
+        spec = RunSpec(
+            dataset="lastfm_star",
+            policy=policy,
+            policy_params=params,
+            scorer="popularity",
+            limit=60,
+            trace=trace,
+        )
+        runs.append(evaluate(spec, lastfm_star, policy_for_run(spec, lastfm_star)))
     plain, traced = runs
     assert all(t.candidates is None for r in plain.records for t in r.turns)
     stripped = []
@@ -181,13 +192,13 @@ def comparison(lastfm_star: Dataset) -> Comparison:
     result = compare(
         [config("max_entropy"), config("random")],
         lastfm_star,
-        limit=100,
-        progress=events.append,
-        settings=load_config(None, FAST),
+        fast(100),
+        events.append,
         resamples=500,
         permutations=2000,
     )
-    assert events[-1].overall == 1.0 and {e.index for e in events} == {0, 1}
+    assert events[-1].overall == 1.0 and events[-1].stage == "random (2/2): conversations"
+    assert any(e.stage == "max_entropy (1/2): conversations" for e in events)
     return result
 
 
@@ -214,15 +225,27 @@ def test_compare_pairs_the_same_conversations(comparison: Comparison) -> None:
 
 def test_report_folder_holds_tables_plots_and_disagreements(comparison: Comparison, tmp_path: Path) -> None:
     folder = tmp_path / "report"
-    paths = write_comparison(comparison, folder, load_config(None, FAST), command="crs compare a b")
+    paths = write_comparison(comparison, folder, fast(100), command="crs compare a b")
     for name in ("success_by_turn.png", "turns_histogram.png", "questions_asked.png"):
         assert (folder / name).read_bytes()[:4] == b"\x89PNG"
     table = (folder / "table.md").read_text()
     assert "SR@15" in table and "McNemar" in table and "crs compare a b" in table
     data = json.loads((folder / "table.json").read_text())
     assert [row["label"] for row in data["rows"]] == ["max_entropy", "random"]
-    assert set(data["rows"][0]["AT"]) == {"value", "low", "high"}
-    assert 0.0 <= data["tests"][0]["success_mcnemar"]["p_value"] <= 1.0
+    for row, run in zip(data["rows"], comparison.runs, strict=True):  # each row holds its own run's numbers
+        assert row["AT"] == run.estimates["AT"].as_dict()
+        assert row["SR@15"]["value"] == pytest.approx(run.result.metrics.sr[15])
+    assert data["rows"][0]["AT"] != data["rows"][1]["AT"]  # random needs more turns: the rows differ
+    # McNemar's counts, recounted from the transcripts: conversations only one of the two solved.
+    baseline, other = ([r.success for r in run.records] for run in comparison.runs)
+    only_baseline = sum(b and not o for b, o in zip(baseline, other, strict=True))
+    only_other = sum(o and not b for b, o in zip(baseline, other, strict=True))
+    assert data["tests"][0]["success_mcnemar"] == {
+        "only_baseline": only_baseline,
+        "only_other": only_other,
+        "p_value": mcnemar_exact(baseline, other).p_value,
+    }
+    assert only_baseline != only_other  # a swap of the two counts would show
     disagreements = (folder / "disagreements.md").read_text()
     assert disagreements.count("## Conversation") == 10 and "| max_entropy | random |" in disagreements
     assert "ask " in disagreements and "*" in disagreements  # attribute names and the chosen action
@@ -235,13 +258,7 @@ def test_report_folder_holds_tables_plots_and_disagreements(comparison: Comparis
 
 
 def test_identical_configurations_agree_everywhere(lastfm_star: Dataset) -> None:
-    same = compare(
-        [config("max_entropy"), config("max_entropy")],
-        lastfm_star,
-        limit=40,
-        settings=load_config(None, FAST),
-        resamples=200,
-    )
+    same = compare([config("max_entropy"), config("max_entropy")], lastfm_star, fast(40), resamples=200)
     assert same.labels == ("max_entropy", "max_entropy (2)")
     (test,) = same.tests
     assert test.success.p_value == 1.0 and test.turns.p_value == 1.0 and test.hdcg.p_value == 1.0
@@ -279,15 +296,7 @@ def test_sweep_values_and_names() -> None:
 
 
 def test_sweep_writes_a_plot_per_metric(lastfm_star: Dataset, tmp_path: Path) -> None:
-    result = sweep(
-        config("max_entropy"),
-        "list_size",
-        [5, 10],
-        lastfm_star,
-        limit=40,
-        settings=load_config(None, FAST),
-        resamples=200,
-    )
+    result = sweep(config("max_entropy"), "list_size", [5, 10], lastfm_star, fast(40), resamples=200)
     assert result.comparison.labels == ("list_size=5", "list_size=10")
     write_comparison(result.comparison, tmp_path / "sweep")
     paths = write_sweep(result, tmp_path / "sweep")

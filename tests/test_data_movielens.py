@@ -113,8 +113,8 @@ def test_split_is_a_partition_of_the_likes(movielens: Dataset) -> None:
         parts = [set(items), set(valid.items_of(user_id)), set(test.items_of(user_id))]
         n = sum(len(p) for p in parts)
         assert len(set().union(*parts)) == n  # disjoint
-        assert len(parts[0]) == max(1, 70 * n // 100)
-        assert len(parts[1]) == min(n - len(parts[0]), (15 * n + 50) // 100)
+        # Each user's likes are split by split_likes (its sizes checked by hand below) with seed 0.
+        assert [sorted(p) for p in parts] == list(split_likes(sorted(set().union(*parts)), 0, user_id))
     assert set(valid.by_user) <= set(train.by_user) and set(test.by_user) <= set(train.by_user)
 
 
@@ -132,6 +132,11 @@ def test_split_likes_small_counts() -> None:
     assert split_likes([5], 0, 1) == ([5], [], [])
     assert [len(part) for part in split_likes([1, 2], 0, 1)] == [1, 0, 1]
     assert [len(part) for part in split_likes(list(range(20)), 0, 1)] == [14, 3, 3]
+    # train floor(0.7 n) (at least 1), valid 0.15 n rounded half up, test the rest:
+    # n = 3: 2.1 -> 2, 0.45 -> 0; n = 7: 4.9 -> 4, 1.05 -> 1; n = 10: 7, 1.5 -> 2 (half up).
+    assert [len(part) for part in split_likes(list(range(3)), 0, 1)] == [2, 0, 1]
+    assert [len(part) for part in split_likes(list(range(7)), 0, 1)] == [4, 1, 2]
+    assert [len(part) for part in split_likes(list(range(10)), 0, 1)] == [7, 2, 1]
     assert split_likes([3, 1, 2, 4], 7, 9) == split_likes([4, 3, 2, 1], 7, 9)  # input order is irrelevant
 
 

@@ -147,7 +147,9 @@ def test_last_turn_recommends_and_rejected_items_move_down_the_ranking(tmp_path:
 
 def test_cached_training_loads_the_same_tree(lastfm: Dataset, tmp_path: Path) -> None:
     reports: list[tuple[str, float]] = []
-    context = TrainingContext(tmp_path, progress=lambda stage, fraction: reports.append((stage, fraction)))
+    context = TrainingContext(
+        tmp_path, progress=lambda event: reports.append((event.stage, event.done / event.total))
+    )
     first = FactTreePolicy(lastfm, PopularityScorer(lastfm), training=context)
     assert not first.trained.loaded and first.trained.path.exists()
     assert reports and reports[-1][1] == 1.0 and all(0.0 <= f <= 1.0 for _, f in reports)

@@ -7,13 +7,14 @@ import sys
 
 CODE = """
 import sys
-import crs, crs.cli, crs.engine, crs.tracker, crs.data, crs.evaluation.runner, crs.scoring
+import crs, crs.cli, crs.env, crs.tracker, crs.data, crs.evaluation.runner, crs.scoring, crs.settings
 import policy.max_entropy, policy.scpr_walk, policy.random_question, simulators, knowledge_graph
 from crs.data import load_dataset
-from crs.evaluation.runner import RunSpec, build_policy, evaluate
+from crs.evaluation.runner import RunSpec, evaluate
+from crs.factory import policy_for_run
 dataset = load_dataset("lastfm")
-spec = RunSpec(dataset="lastfm", policy="scpr_walk", limit=20)
-evaluate(spec, dataset, build_policy(spec, dataset))
+spec = RunSpec(dataset="lastfm", policy="scpr_walk", scorer="popularity", limit=20)
+evaluate(spec, dataset, policy_for_run(spec, dataset))
 heavy = sorted(m for m in ("torch", "gradio", "chromadb", "sentence_transformers", "transformers")
                if m in sys.modules)
 print(",".join(heavy))

@@ -3,13 +3,15 @@ that retrains rather than use a file it cannot trust."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from crs.data import Dataset
-from crs.evaluation.runner import target_pairs
-from policy.learning import EVALUATION_PAIRS, TrainingContext, load_or_train, tuning_pairs
+from crs.protocol import EVALUATION_PAIRS, target_pairs, tuning_pairs
+from crs.types import Interactions
+from policy.learning import TrainingContext, load_or_train
 
 
 def test_tuning_pairs_exclude_the_evaluation_pairs(lastfm_star: Dataset) -> None:
@@ -21,8 +23,14 @@ def test_tuning_pairs_exclude_the_evaluation_pairs(lastfm_star: Dataset) -> None
 
 
 def test_small_datasets_tune_on_the_second_half(tiny: Dataset) -> None:
-    pairs = target_pairs(tiny, "valid")
-    assert len(tuning_pairs(tiny)) == len(pairs) - len(pairs) // 2
+    # Six valid pairs (far below EVALUATION_PAIRS): the tuning pairs are the second half of the
+    # shuffled list, rows 3..5, and none of the first three (the evaluation pairs) is among them.
+    valid = Interactions("valid", {0: (1, 3, 4), 1: (0, 1, 3)})
+    six = dataclasses.replace(tiny, splits={**tiny.splits, "valid": valid})
+    pairs, tuning = target_pairs(six, "valid"), tuning_pairs(six)
+    assert len(pairs) == 6
+    assert tuning.tolist() == pairs[3:].tolist()
+    assert not {tuple(row) for row in tuning.tolist()} & {tuple(row) for row in pairs[:3].tolist()}
 
 
 def test_cached_arrays_are_reused_and_a_corrupt_file_is_retrained(tiny: Dataset, tmp_path: Path) -> None:

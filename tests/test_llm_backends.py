@@ -27,6 +27,7 @@ from crs.llm import (
 )
 from crs.llm.local import model_file
 from crs.scoring import default_cache_dir
+from crs.settings import ConfigError, LLMSettings
 
 FEW_SHOT = """Turn a decision into a short, natural reply from a music fan.
 Question: Do you like jazz? Decision: yes
@@ -102,7 +103,7 @@ def test_local_chat_messages(local: LocalBackend) -> None:
         max_tokens=12,
     )
     first = local.generate(request)
-    assert isinstance(first.text, str) and first.prompt_tokens > 5 and first.completion_tokens > 0
+    assert first.text.strip() != "" and first.prompt_tokens > 5 and first.completion_tokens > 0
     assert local.generate(request).text == first.text
 
 
@@ -151,13 +152,14 @@ def test_cache_key_covers_backend_and_every_field() -> None:
 
 
 def test_make_backend_from_settings(tmp_path: Path) -> None:
-    backend = make_backend({}, tmp_path)
+    backend = make_backend(LLMSettings(), tmp_path)
     assert isinstance(backend, CachedBackend) and isinstance(backend.inner, LocalBackend)
     assert backend.folder == tmp_path / "llm" / "responses"
-    remote = make_backend({"backend": "remote", "url": "http://127.0.0.1:9/v1", "cache": False}, tmp_path)
+    remote = make_backend(LLMSettings(backend="remote", url="http://127.0.0.1:9/v1", cache=False), tmp_path)
+    # LLMBackend is a runtime-checkable protocol: this checks RemoteBackend has its members.
     assert isinstance(remote, RemoteBackend) and isinstance(remote, LLMBackend)
-    with pytest.raises(ValueError, match="unknown \\[llm\\] backend"):
-        make_backend({"backend": "gpt"}, tmp_path)
+    with pytest.raises(ConfigError, match="unknown value 'gpt'"):
+        LLMSettings(backend="gpt")
 
 
 # -- remote, against the real model ---------------------------------------------------------------

@@ -11,7 +11,7 @@ from crs.scoring import PopularityScorer
 from crs.tracker import update
 from crs.types import Ask, DialogueState, GiveUp, InformReply, Recommend, User, new_state
 from policy.base import top_k
-from policy.conformance import check_policy
+from policy.conformance import RULES, check_policy
 from policy.max_entropy import MaxEntropyPolicy
 
 
@@ -24,22 +24,54 @@ def test_every_policy_conforms(name: str, dataset_name: str, request: pytest.Fix
     assert violations == [], "\n".join(map(str, violations[:10]))
 
 
-class RepeatsItself:
-    """A deliberately broken policy: the checker must catch it (a check that cannot fail is useless)."""
+class BreaksOneRule:
+    """max_entropy, except that it breaks exactly one conformance rule (`rule`)."""
 
     name = "broken"
 
+    def __init__(self, dataset: Dataset, rule: str) -> None:
+        self.inner = MaxEntropyPolicy(dataset, PopularityScorer(dataset))
+        self.dataset = dataset
+        self.rule = rule
+        self.calls = 0
+        self.talking_to: object = None
+
     def act(self, state: DialogueState, rng: np.random.Generator) -> Ask | Recommend | GiveUp:
-        if state.rejected_items:
+        action = self.inner.act(state, rng)
+        catalog = self.dataset.catalog
+        if self.rule == "valid action" and state.turn == 1:
+            return Ask(catalog.n_attributes)  # no such attribute
+        if self.rule == "no repeated question":
+            return Ask(state.accepted_attributes[0])  # the opening attribute, known already
+        if self.rule == "no re-recommendation" and state.rejected_items:
             return Recommend(state.rejected_items[:3])
-        if state.turn < 4:
-            return Ask(0)
-        return Recommend((0, 0))
+        if self.rule == "no training items":
+            seen = self.dataset.train.items_of(state.user.id)
+            return Recommend(tuple(seen[:3])) if seen else action
+        if self.rule == "reproducible":
+            self.calls += 1  # asked twice for the same state and seed, it answers differently
+            return action if self.calls % 2 else GiveUp()
+        if self.rule == "stateless":
+            # Remembers who it talks to from the opening on, as if conversations came one at a
+            # time: right in a sequential run, wrong once conversations interleave.
+            if state.turn == 1:
+                self.talking_to = state.user.id
+            return action if self.talking_to == state.user.id else GiveUp()
+        if self.rule == "no exception" and state.turn == 2:
+            raise RuntimeError("broken on purpose")
+        return action
 
 
-def test_the_checker_catches_violations(lastfm_star: Dataset) -> None:
-    rules = {v.rule for v in check_policy(RepeatsItself(), lastfm_star, conversations=5)}
-    assert {"no repeated question", "valid action", "no re-recommendation"} <= rules
+@pytest.mark.parametrize("rule", RULES)
+def test_every_rule_fires_on_a_policy_that_breaks_it(lastfm_star: Dataset, rule: str) -> None:
+    found = check_policy(BreaksOneRule(lastfm_star, rule), lastfm_star, conversations=6)
+    assert rule in {violation.rule for violation in found}, [str(v) for v in found[:5]]
+    assert (
+        check_policy(
+            MaxEntropyPolicy(lastfm_star, PopularityScorer(lastfm_star)), lastfm_star, conversations=6
+        )
+        == []
+    )
 
 
 def test_max_entropy_gives_up_when_answers_contradict_every_item(lastfm_star: Dataset) -> None:

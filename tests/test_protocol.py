@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from crs.data import Dataset
-from crs.engine import ConversationEngine
+from crs.env import ConversationEnv
+from crs.evaluation.context import RunContext
 from crs.evaluation.metrics import Outcome, compute_metrics, hdcg
-from crs.evaluation.runner import RunSpec, _Runner, evaluate, target_pairs
+from crs.evaluation.runner import RunSpec, evaluate, play_conversation
+from crs.protocol import target_pairs
 from crs.scoring import PopularityScorer
 from crs.tracker import InvalidTurnError, update
 from crs.types import (
@@ -32,15 +34,14 @@ JAZZ, EIGHTIES, NINETIES = 1, 2, 3
 
 def _run_from_jazz(tiny: Dataset, list_size: int) -> tuple[list[object], object]:
     policy = MaxEntropyPolicy(tiny, PopularityScorer(tiny), list_size=list_size)
-    engine = ConversationEngine(policy)
-    user = RuleBasedUser(tiny.catalog, target=3)
-    state = engine.start(tiny.user(0), InformReply((JAZZ,)))
+    env = ConversationEnv(tiny.user(0), RuleBasedUser(tiny.catalog, target=3))
+    state, _ = env.reset(0, opening=InformReply((JAZZ,)))
     actions = []
     rng = np.random.default_rng(0)
     while not state.finished:
-        result = engine.step(state, user, rng, rng)
-        actions.append(result.action)
-        state = result.state
+        action = policy.act(state, rng)
+        actions.append(action)
+        state, *_ = env.step(action)
     return actions, state
 
 
@@ -71,16 +72,21 @@ def test_metrics_count_like_unicorn() -> None:
     metrics = compute_metrics(outcomes)
     assert metrics.sr == {5: 2 / 5, 10: 3 / 5, 15: 4 / 5}
     assert metrics.average_turns == pytest.approx((1 + 5 + 6 + 14 + 15) / 5)
-    expected = sum(hdcg(t, r) for t, r in [(0, 1), (4, 2), (5, 1), (13, 10)]) / 5
-    assert metrics.hdcg == pytest.approx(expected)
-    assert metrics.success_by_turn[0] == pytest.approx(1 / 5)
-    assert metrics.success_by_turn[-1] == pytest.approx(metrics.sr[15])
+    # hdcg(t, r) = 1/log2(t+3) + (1/log2(t+2) - 1/log2(t+3)) / log2(r+1), worked out by hand:
+    #   (0, 1):   rank 1 gives 1/log2(2) = 1
+    #   (4, 2):   0.356207 + (0.386853 - 0.356207) / 1.584963 = 0.375543
+    #   (5, 1):   rank 1 gives 1/log2(7) = 0.356207
+    #   (13, 10): 0.25 + (0.255958 - 0.25) / 3.459432 = 0.251722
+    # sum 1.983472 over 5 conversations (the failure adds 0) = 0.396694
+    assert metrics.hdcg == pytest.approx(0.396694, abs=1e-6)
+    # Entry k-1 counts successes with t + 1 <= k: t = 0, 4, 5, 13 succeed at k = 1, 5, 6, 14.
+    assert metrics.success_by_turn == pytest.approx((0.2,) * 4 + (0.4,) + (0.6,) * 8 + (0.8,) * 2)
 
 
 def test_a_conversation_record_follows_the_transcript_format(tiny: Dataset) -> None:
     spec = RunSpec(dataset="tiny", split="valid")
     policy = MaxEntropyPolicy(tiny, PopularityScorer(tiny), list_size=1)
-    record = _Runner(spec, tiny, policy, target_pairs(tiny, "valid")).run_one(0).to_json()
+    record = play_conversation(RunContext(spec, tiny, policy, target_pairs(tiny, "valid")), 0).to_json()
     turns = record["turns"]
     assert turns[0]["turn"] == 1 and turns[0]["actor"] == "user" and turns[0]["act"] == "inform"
     assert turns[0]["attribute"] in (JAZZ, NINETIES, 4)
@@ -103,15 +109,15 @@ def test_a_conversation_record_follows_the_transcript_format(tiny: Dataset) -> N
 
 def test_turn_limit_ends_the_conversation(tiny: Dataset) -> None:
     # With two turns the only system action is the last one, which must be a recommendation.
-    result = evaluate(
-        RunSpec(dataset="tiny", max_turns=2),
-        tiny,
-        MaxEntropyPolicy(tiny, PopularityScorer(tiny), list_size=1),
-    )
-    record = result.records[0]
-    assert len(record.turns) == 2 and record.turns[1].act == "recommend"
-    if not record.success:
-        assert record.termination == "max_turns"
+    # Seed 1 opens with "jazz": candidates {2, 3}; popularity (user 1's history) ranks item 2 first,
+    # the target 3 is not in the list of one, and the rejection at turn 2 is the limit.
+    spec = RunSpec(dataset="tiny", policy="max_entropy", scorer="popularity", max_turns=2, seed=1)
+    record = evaluate(spec, tiny, MaxEntropyPolicy(tiny, PopularityScorer(tiny), list_size=1)).records[0]
+    assert [(t.act, t.attribute, t.items) for t in record.turns] == [
+        ("inform", JAZZ, None),
+        ("recommend", None, (2,)),
+    ]
+    assert not record.success and record.termination == "max_turns"
 
 
 def test_tracker_rejects_replies_that_do_not_fit() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from crs.data import Dataset
+from crs.progress import ProgressEvent
 from crs.retrieval import MiniLmEncoder, Retriever, open_retriever
 from crs.retrieval.encoder import Vectors
 from crs.retrieval.store import MANIFEST
@@ -143,7 +144,11 @@ def test_reopening_reuses_the_index_without_embedding_items_again(
 ) -> None:
     progress: list[tuple[int, int]] = []
     first = open_retriever(
-        movielens_200, "ml", tmp_path, encoder, progress=lambda d, t: progress.append((d, t))
+        movielens_200,
+        "ml",
+        tmp_path,
+        encoder,
+        progress=lambda event: progress.append((event.done, event.total)),
     )
     assert first.rebuilt is not None
     assert progress[0] == (0, 200) and progress[-1] == (200, 200) and len(progress) > 2  # in batches
@@ -152,7 +157,11 @@ def test_reopening_reuses_the_index_without_embedding_items_again(
 
     calls = len(progress)
     again = open_retriever(
-        movielens_200, "ml", tmp_path, encoder, progress=lambda d, t: progress.append((d, t))
+        movielens_200,
+        "ml",
+        tmp_path,
+        encoder,
+        progress=lambda event: progress.append((event.done, event.total)),
     )
     assert again.rebuilt is None
     assert encoder.texts == embedded  # neither items nor attributes were embedded again
@@ -229,8 +238,8 @@ def test_a_damaged_index_is_rebuilt_not_used(
 def test_an_interrupted_build_is_never_used(
     tmp_path: Path, encoder: CountingEncoder, movielens_200: Catalog
 ) -> None:
-    def interrupt(done: int, total: int) -> None:
-        if done >= 128:
+    def interrupt(event: ProgressEvent) -> None:
+        if event.done >= 128:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from crs.data import Dataset
-from crs.evaluation.runner import RunSpec, build_policy, evaluate
+from crs.evaluation.runner import RunSpec, evaluate
+from crs.factory import policy_for_run
 from crs.scoring import PopularityScorer
 from crs.tracker import update
 from crs.types import Ask, InformReply, Interactions, Recommend, new_state
@@ -56,7 +57,7 @@ def test_conforms(dataset_name: str, cache: Path, request: pytest.FixtureRequest
 
 def test_training_is_cached_and_reproducible(lastfm: Dataset, tmp_path: Path) -> None:
     stages: list[float] = []
-    context = TrainingContext(tmp_path, progress=lambda stage, fraction: stages.append(fraction))
+    context = TrainingContext(tmp_path, progress=lambda event: stages.append(event.done / event.total))
     first = _policy(lastfm, context, episodes=200)
     assert not first.trained.loaded and first.learned_decisions > 0
     assert stages[0] == 0.0 and stages[-1] == 1.0 and stages == sorted(stages)
@@ -102,8 +103,8 @@ def test_learned_switch_beats_fixed_ones(lastfm: Dataset, cache: Path) -> None:
     # The first 300 evaluation pairs: never trained on, so this is out of sample. Built the way
     # `crs evaluate` builds it, which must hand the policy its training context.
     params = {"episodes": EPISODES, "batch_episodes": BATCH}
-    spec = RunSpec(dataset="lastfm", policy="scpr_rl", policy_params=params, limit=300)
-    learned = build_policy(spec, lastfm, cache, training=TrainingContext(cache))
+    spec = RunSpec(dataset="lastfm", policy="scpr_rl", policy_params=params, scorer="popularity", limit=300)
+    learned = policy_for_run(spec, lastfm, cache)
     assert isinstance(learned, ScprRlPolicy)
     turns = {
         name: evaluate(spec, lastfm, policy).metrics.average_turns

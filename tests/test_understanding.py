@@ -1,22 +1,36 @@
 """Language understanding: accuracy on the labelled utterance sets (a regression breaks the build),
-focused behaviours (negation, fuzzy titles, reactions), robustness and speed, and generation."""
+the dev / held-out split, focused behaviours (negation, fuzzy titles, reactions), robustness and
+speed, the word lists and title guard, and generation."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from crs.data import Dataset
 from crs.language import MAX_CHARS, MentionItem, MoreLike, RejectItem, Understander, Unknown
-from crs.language.evaluation import evaluate, load_labelled
+from crs.language.evaluation import (
+    evaluate,
+    evaluate_parts,
+    format_parts_table,
+    load_all_labelled,
+    load_labelled,
+    main_act,
+)
 from crs.language.generation import acknowledge, ask_attribute, clarify, present
+from crs.language.lexicon import LEXICON, load_lexicon, parse_lexicon
+from crs.language.titles import TitleGuard
 from crs.types import AcceptReply, Answer, AnswerReply, Ask, InformReply, Recommend, RejectReply
 
 DATA = Path(__file__).parent / "data"
-# Measured: movielens micro F1 0.939, lastfm_star 0.938 (see benchmarks/understanding.py).
+# Measured, micro F1 dev / all: movielens 0.938 / 0.939, lastfm_star 0.945 / 0.938; held out 0.942
+# and 0.924 (see benchmarks/understanding.py). The held-out part is not checked against the act
+# floor: "reject" has 4 and 2 held-out messages there and misses one of each (recall 0.75, 0.50).
 MICRO_F1 = {"movielens": 0.90, "lastfm_star": 0.90}
 MAIN_ACTS = ("answer", "inform", "mention", "accept", "reject")
 ACT_FLOOR = 0.80  # per-act precision and recall of the main acts
@@ -32,16 +46,45 @@ def lastfm(lastfm_star: Dataset) -> Understander:
     return Understander(lastfm_star.catalog)
 
 
+@pytest.mark.parametrize("part", ["dev", "all"])
 @pytest.mark.parametrize("name", ["movielens", "lastfm_star"])
-def test_accuracy_on_labelled_utterances(name: str, request: pytest.FixtureRequest) -> None:
+def test_accuracy_on_labelled_utterances(name: str, part: str, request: pytest.FixtureRequest) -> None:
     understander: Understander = request.getfixturevalue("movielens" if name == "movielens" else "lastfm")
     labelled = load_labelled(DATA / f"utterances_{name}.jsonl", understander.catalog)
     assert len(labelled) >= 150
-    report = evaluate(understander, labelled)
+    report = evaluate(understander, [row for row in labelled if part == "all" or row.part == part])
     assert report.micro.f1 >= MICRO_F1[name], report.errors
     for act in MAIN_ACTS:
         score = report.acts[act]
         assert score.precision >= ACT_FLOOR and score.recall >= ACT_FLOOR, (act, score)
+
+
+@pytest.mark.parametrize("name", ["movielens", "lastfm_star"])
+def test_held_out_part_is_a_stratified_third(name: str) -> None:
+    lines = (DATA / f"utterances_{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    assert {row["part"] for row in rows} == {"dev", "heldout"}
+    assert 0.25 <= sum(row["part"] == "heldout" for row in rows) / len(rows) <= 0.40
+    parts_of = Counter((main_act(row["acts"]), row["part"]) for row in rows)
+    for act in {main_act(row["acts"]) for row in rows}:
+        if parts_of[act, "dev"] + parts_of[act, "heldout"] >= 2:
+            assert parts_of[act, "dev"] and parts_of[act, "heldout"], act
+
+
+def test_fresh_messages_are_a_part_of_their_own(movielens: Understander, tmp_path: Path) -> None:
+    for suffix in ("", "_fresh"):
+        source = (DATA / "utterances_movielens.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+        rows = [json.loads(line) for line in source]
+        if suffix:
+            rows = [{key: value for key, value in row.items() if key != "part"} for row in rows]
+        text = "\n".join(json.dumps(row) for row in rows)
+        (tmp_path / f"utterances_movielens{suffix}.jsonl").write_text(text + "\n", encoding="utf-8")
+    labelled = load_all_labelled(tmp_path, "movielens", movielens.catalog)
+    assert Counter(row.part for row in labelled)["fresh"] == 3
+    reports = evaluate_parts(movielens, labelled)
+    assert set(reports) == {"dev", "heldout", "all", "fresh"}
+    assert reports["all"].n_messages == 3 and reports["fresh"].n_messages == 3
+    assert "fresh" in format_parts_table(reports, "movielens").splitlines()[1]
 
 
 def _attr(understander: Understander, dataset_id: object) -> int:
@@ -94,6 +137,14 @@ def test_fuzzy_titles(movielens: Understander, text: str, movie_id: int) -> None
     assert [movielens.catalog.items[m.item].id for m in mentions] == [movie_id]
 
 
+def test_equally_close_titles_go_to_the_better_known_item(movielens: Understander) -> None:
+    # "maks of zorro" is as close to "mask of zorro" (1998) as to "mark of zorro" (1940).
+    mentions = [
+        a for a in movielens.understand("something like maks of zorro").acts if isinstance(a, MentionItem)
+    ]
+    assert [movielens.catalog.items[m.item].title for m in mentions] == ["Mask of Zorro, The (1998)"]
+
+
 def test_reactions(movielens: Understander) -> None:
     shown = Recommend(tuple(movielens.catalog.item_index(i) for i in (1, 2, 3)))
     first, second, third = shown.items
@@ -126,7 +177,13 @@ def test_garbage_never_raises_and_is_fast(movielens: Understander, lastfm: Under
             started = time.perf_counter()
             result = understander.understand(text, context)
             assert time.perf_counter() - started < 0.2
-            assert result.acts and 0.0 <= result.confidence <= 1.0
+            # Garbage is read as nothing (confidence 0, and the chat asks back), except that a
+            # first word "no" or "ok" answers a pending question.
+            answer = {"no": Answer.NO, "ok": Answer.YES}.get(text.split(" ")[0])
+            if answer is not None and isinstance(context, Ask):
+                assert result.acts == (AnswerReply(answer),) and result.confidence == 1.0, result
+            else:
+                assert result.acts == (Unknown(),) and result.confidence == 0.0 and result.clarify, result
             assert result.truncated == (len(text) > MAX_CHARS)
 
 
@@ -170,3 +227,19 @@ def test_generation(movielens: Understander) -> None:
     assert [ask_attribute(catalog.attributes[comedy], random.Random(7)) for _ in range(2)] == [
         ask_attribute(catalog.attributes[comedy], random.Random(7))
     ] * 2
+
+
+def test_lexicon_is_frozen_and_complete() -> None:
+    assert load_lexicon() is LEXICON
+    assert isinstance(LEXICON.stopwords, frozenset) and ("of", "course") in LEXICON.yes_phrases
+    assert LEXICON.item_cues[0] == ("similar", "to")  # order matters: the first cue that matches wins
+    with pytest.raises(TypeError):
+        LEXICON.synonyms["scary"] = ("comedy",)  # type: ignore[index]
+    with pytest.raises(ValueError, match="missing tables"):
+        parse_lexicon({"stopwords": []})
+
+
+def test_title_guard_reads_an_ampersand_as_and_or_nothing() -> None:
+    guard = TitleGuard("Simon & Garfunkel")
+    assert guard.leaks("I love Simon and Garfunkel") and guard.leaks("simon garfunkel")
+    assert guard.leaks("simon&garfunkel") and not guard.leaks("simon says")

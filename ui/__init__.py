@@ -1,1 +1,2 @@
-"""The browser chat: `session.py` holds one person's conversation, `app.py` the Gradio page."""
+"""The browser app: `app.py` is the Gradio chat page around `crs.chat` (one person's conversation
+logic, no web framework) and `lab.py` the policy lab tab around `crs.lab`."""

@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from crs.chat import ChatBot, ChatSession, build_bot
+from crs.settings import Settings
 from crs.types import AcceptReply, Answer, AnswerReply, Ask, Recommend, RejectReply
 from ui.lab import build_lab_tab
 
@@ -90,9 +91,9 @@ def constraints(bot: ChatBot, session: ChatSession) -> list[tuple[str, int]]:
     ]
 
 
-def build_demo(bot: ChatBot, cache_dir: Path | None = None) -> gr.Blocks:
-    """The chat page and, in a second tab, the policy lab on the same catalog (`cache_dir`: where
-    the lab's policies keep what they learn)."""
+def build_demo(bot: ChatBot, settings: Settings | None = None) -> gr.Blocks:
+    """The chat page and, in a second tab, the policy lab on the same catalog (`settings`: the
+    chat's, whose scorer, cache folder and policy defaults the lab's runs use)."""
 
     def outputs(session: ChatSession) -> tuple[Any, ...]:
         return (
@@ -165,7 +166,7 @@ def build_demo(bot: ChatBot, cache_dir: Path | None = None) -> gr.Blocks:
                         elem_id="policy",
                     )
             with gr.Tab("Policy lab", id="lab-tab"):
-                build_lab_tab(bot.dataset, cache_dir)
+                build_lab_tab(bot.dataset, settings)
         shared = [session, chat, panel, constraint]
         demo.load(start, None, shared, api_name="start")
         send.click(respond, [text, session], [*shared, text], api_name="respond")
@@ -198,9 +199,9 @@ def launch(
     host: str = "127.0.0.1",
     port: int | None = None,
     block: bool = True,
-    cache_dir: Path | None = None,
+    settings: Settings | None = None,
 ) -> Any:
     """Serve the chat on `host` (local only by default; never shared publicly)."""
-    demo = build_demo(bot, cache_dir)
+    demo = build_demo(bot, settings)
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True)
     return demo

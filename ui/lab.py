@@ -9,17 +9,17 @@ functions of their inputs, so gradio_client calls them exactly as a click in the
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from crs.config import ConfigError
-from crs.lab.compare import Comparison, ProgressEvent, compare
-from crs.lab.config import PolicyConfig
+from crs.lab.compare import Comparison, compare
 from crs.lab.report import write_comparison
+from crs.policy_config import PolicyConfig
+from crs.progress import Progress, ProgressEvent
+from crs.settings import ConfigError, Settings
 
 MAX_CONVERSATIONS = 2000  # a comparison of two configurations at this size takes about a minute
 DEFAULT_CONVERSATIONS = 200
@@ -59,11 +59,12 @@ def run_comparison(
     texts: list[str],
     conversations: float | None,
     seed: float | None,
-    cache_dir: Path | None = None,
-    progress: Callable[[ProgressEvent], None] | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
 ) -> LabResult:
     """Check the configurations (ValueError with a message for the page), compare them, write the
-    report folder. The first configuration is the baseline."""
+    report folder. The first configuration is the baseline. `settings`: the chat's (its scorer,
+    cache folder and the policies' defaults); the dataset is the chat's."""
     n = int(conversations or 0)
     if not 1 <= n <= MAX_CONVERSATIONS:
         raise ValueError(f"the number of conversations must be between 1 and {MAX_CONVERSATIONS}, got {n}")
@@ -74,11 +75,11 @@ def run_comparison(
         raise ValueError("write at least one configuration")
     for config in configs:
         config.check(dataset)
-    comparison = compare(
-        configs, dataset, limit=n, seed=int(seed or 0), cache_dir=cache_dir, progress=progress
-    )
+    base = (settings or Settings()).replace("data", dataset=dataset.name)
+    base = base.replace("evaluate", limit=n, offset=0, seed=int(seed or 0), workers=1)
+    comparison = compare(configs, dataset, base, progress)
     folder = Path(tempfile.mkdtemp(prefix="crs-lab-"))
-    write_comparison(comparison, folder / "report")
+    write_comparison(comparison, folder / "report", base)
     return LabResult(comparison, folder / "report")
 
 
@@ -165,7 +166,9 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def build_lab_tab(dataset: Any, cache_dir: Path | None = None, config_folder: Path = CONFIG_FOLDER) -> None:
+def build_lab_tab(
+    dataset: Any, settings: Settings | None = None, config_folder: Path = CONFIG_FOLDER
+) -> None:
     """Lay out the lab inside the enclosing `gr.Blocks` / `gr.Tab`."""
     presets = preset_configs(dataset.name, config_folder)
     names = list(presets)
@@ -179,10 +182,10 @@ def build_lab_tab(dataset: Any, cache_dir: Path | None = None, config_folder: Pa
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio injects the tracker this way)
     ) -> tuple[Any, ...]:
         def on_progress(event: ProgressEvent) -> None:
-            progress(event.overall, desc=event.describe())
+            progress(event.overall or 0.0, desc=event.stage)
 
         try:
-            result = run_comparison(dataset, [text_a, text_b], conversations, seed, cache_dir, on_progress)
+            result = run_comparison(dataset, [text_a, text_b], conversations, seed, settings, on_progress)
         except (ConfigError, ValueError) as error:
             message = f"**error:** {_cell(str(error))}"
             return None, message, None, None, None, gr.Dropdown(choices=[], value=None), ""

@@ -31,12 +31,14 @@ def load_movielens(data_dir: Path, split_seed: int = 0, **_: object) -> Dataset:
 def load_dataset(
     name: str, data_dir: str | os.PathLike[str] | None = None, *, split_seed: int = 0
 ) -> Dataset:
-    """A registered dataset by name, or a catalog in the generic format by folder path."""
-    from crs.registry import DATASETS
+    """A registered dataset by name (plug-ins included), a catalog in the generic format by folder
+    path, or a plug-in loader named "package.module:function" (called as the built-in loaders are:
+    with the data directory and `split_seed`)."""
+    from crs.registry import DATASETS, is_import_path
 
-    if name in DATASETS:
-        return DATASETS.get(name)(resolve_data_dir(data_dir), split_seed=split_seed)
     path = Path(name).expanduser()
+    if name in DATASETS.names() or (is_import_path(name) and not path.is_dir()):
+        return DATASETS.get(name)(resolve_data_dir(data_dir), split_seed=split_seed)
     if path.is_dir():
         from crs.data.generic import load_generic
 

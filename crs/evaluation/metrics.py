@@ -50,23 +50,34 @@ class Metrics:
         return out
 
 
+def conversation_values(outcomes: Sequence[Outcome], key: str, max_turns: int = FAILURE_TURNS) -> list[float]:
+    """One number per conversation whose mean over the conversations is the metric `key`:
+    "SR@k" 1.0 for a success at t < k, else 0.0; "AT" t + 1 for a success, `max_turns` for a
+    failure; "hDCG" the success's gain, 0.0 for a failure. Raises KeyError for any other key."""
+    if key.startswith("SR@") and key[3:].isdigit():
+        k = int(key[3:])
+        return [1.0 if o.success_t is not None and o.success_t < k else 0.0 for o in outcomes]
+    if key == "AT":
+        return [float(o.success_t + 1) if o.success_t is not None else float(max_turns) for o in outcomes]
+    if key == "hDCG":
+        return [hdcg(o.success_t, o.target_rank or 1) if o.success_t is not None else 0.0 for o in outcomes]
+    raise KeyError(key)
+
+
 def compute_metrics(outcomes: Sequence[Outcome], max_turns: int = FAILURE_TURNS) -> Metrics:
     n = len(outcomes)
     if n == 0:
         raise ValueError("no conversations to compute metrics over")
-    successes = [o for o in outcomes if o.success_t is not None]
-    sr = {k: sum(1 for o in successes if o.success_t is not None and o.success_t < k) / n for k in SR_CUTOFFS}
-    turns = [(o.success_t + 1) if o.success_t is not None else max_turns for o in outcomes]
-    total_hdcg = sum(hdcg(o.success_t, o.target_rank or 1) for o in successes if o.success_t is not None)
-    by_turn = tuple(
-        sum(1 for o in successes if o.success_t is not None and o.success_t + 1 <= k) / n
-        for k in range(1, max_turns + 1)
-    )
+
+    def mean(key: str) -> float:
+        return sum(conversation_values(outcomes, key, max_turns)) / n
+
     return Metrics(
         conversations=n,
-        successes=len(successes),
-        sr=sr,
-        average_turns=sum(turns) / n,
-        hdcg=total_hdcg / n,
-        success_by_turn=by_turn,
+        successes=sum(1 for o in outcomes if o.success_t is not None),
+        sr={k: mean(f"SR@{k}") for k in SR_CUTOFFS},
+        average_turns=mean("AT"),
+        hdcg=mean("hDCG"),
+        # SR@k counts a success at t < k, i.e. t + 1 <= k: the curve is SR@k for every k.
+        success_by_turn=tuple(mean(f"SR@{k}") for k in range(1, max_turns + 1)),
     )

@@ -1,7 +1,9 @@
-"""Typed run records and their JSONL transcript form.
+"""Typed run records, the one place they are built, and their JSONL transcript form.
 
-One `ConversationRecord` per simulated conversation; `to_json` gives the documented transcript
-line (README, "Transcript format") and `from_json` reads it back for `crs view`.
+One `ConversationRecord` per conversation; `to_json` gives the documented transcript line
+(README, "Transcript format") and `from_json` reads it back for `crs view`. Every record (rule
+runs, runs with the LLM user, a chat's saved transcript) is built by `turn_record` and
+`build_record`, so success, its turn and the target's rank are derived the same way everywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crs.evaluation.metrics import Outcome
+from crs.tracker import update
 from crs.types import (
     TERMINATIONS,
     AcceptReply,
@@ -21,6 +24,7 @@ from crs.types import (
     Ask,
     Catalog,
     DialogueState,
+    Exchange,
     GiveUp,
     InformReply,
     ItemId,
@@ -214,6 +218,106 @@ class ConversationRecord:
         )
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What every record of one run shares."""
+
+    dataset: str
+    split: str
+    policy: str
+    simulator: str
+    seed: int
+
+
+def answer_label(reply: UserReply | None) -> str | None:
+    """How a reply to a question is written in a transcript: yes / no / dont_know, "quit", or
+    "inform" (a person who answered with a wish of their own instead)."""
+    if isinstance(reply, AnswerReply):
+        return reply.answer.value
+    if isinstance(reply, QuitReply):
+        return "quit"
+    if isinstance(reply, InformReply):
+        return "inform"
+    return None
+
+
+def turn_record(catalog: Catalog, exchange: Exchange, t: int | None = None, **extra: Any) -> TurnRecord:
+    """The transcript form of one exchange: the user's opening (no action), or system action `t`
+    (0-based, as SR@k counts) with the reply it got. `extra`: TurnRecord's optional fields
+    (decision_ms, candidates, words)."""
+    action, reply = exchange.action, exchange.reply
+    if action is None:
+        attributes = reply.attributes if isinstance(reply, InformReply) else ()
+        return TurnRecord(
+            exchange.turn,
+            "inform" if isinstance(reply, InformReply) else "quit",
+            actor="user",
+            attribute=catalog.attributes[attributes[0]].id if attributes else None,
+            **extra,
+        )
+    if isinstance(action, Ask):
+        attribute = catalog.attributes[action.attribute].id
+        return TurnRecord(exchange.turn, "ask", t=t, attribute=attribute, answer=answer_label(reply), **extra)
+    if isinstance(action, Recommend):
+        items = tuple(catalog.items[i].id for i in action.items)
+        accepted = isinstance(reply, AcceptReply)
+        return TurnRecord(exchange.turn, "recommend", t=t, items=items, accepted=accepted, **extra)
+    return TurnRecord(exchange.turn, "give_up", t=t, **extra)
+
+
+def history_records(catalog: Catalog, history: Iterable[Exchange]) -> list[TurnRecord]:
+    """Every exchange of a dialogue state's history as turn records, system actions numbered t = 0, 1, ..."""
+    out: list[TurnRecord] = []
+    t = 0
+    for exchange in history:
+        if exchange.action is None:
+            out.append(turn_record(catalog, exchange))
+        else:
+            out.append(turn_record(catalog, exchange, t))
+            t += 1
+    return out
+
+
+def build_record(
+    run: RunInfo,
+    catalog: Catalog,
+    conversation_id: int,
+    user_id: UserId,
+    target: int | None,
+    turns: Iterable[TurnRecord],
+    accepted_item: int | None,
+    termination: Termination,
+    extra: dict[str, Any] | None = None,
+) -> ConversationRecord:
+    """A conversation's record. It succeeded when the accepted item (an index) is the target;
+    `success_t` is the t of the list it was taken from and `target_rank` its place there. A
+    person's chat has no hidden target: `target` None (written as "") until they take an item."""
+    turns = tuple(turns)
+    target_id: ItemId = catalog.items[target].id if target is not None else ""
+    success_t: int | None = None
+    target_rank: int | None = None
+    if target is not None and accepted_item == target:
+        taken = [turn for turn in turns if turn.act == "recommend" and turn.accepted]
+        if taken and taken[-1].items is not None and target_id in taken[-1].items:
+            success_t, target_rank = taken[-1].t, taken[-1].items.index(target_id) + 1
+    return ConversationRecord(
+        conversation_id=conversation_id,
+        dataset=run.dataset,
+        split=run.split,
+        user_id=user_id,
+        target_item=target_id,
+        policy=run.policy,
+        simulator=run.simulator,
+        seed=run.seed,
+        turns=turns,
+        success=success_t is not None,
+        success_t=success_t,
+        target_rank=target_rank,
+        termination=termination,
+        extra=dict(extra or {}),
+    )
+
+
 def write_transcripts(records: Iterable[ConversationRecord], path: Path) -> None:
     import json
 
@@ -238,8 +342,6 @@ def read_transcripts(path: Path) -> Iterator[ConversationRecord]:
 def replay(record: ConversationRecord, catalog: Catalog, user: User, max_turns: int) -> Iterator[SystemTurn]:
     """Rebuild a recorded conversation turn by turn: the state each system action was chosen in,
     the action and the reply, so that a policy can be asked again why it acted as it did."""
-    from crs.tracker import update
-
     state = new_state(user, max_turns)
     for turn in record.turns:
         if turn.actor == "user":

@@ -55,13 +55,21 @@ def format_table(rows: Sequence[Mapping[str, Any]], label_keys: Sequence[str] = 
             value = row.get(key)
             cells.append(fmt.format(value) if value is not None else "")
         lines.append(cells)
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    return markdown_table(headers, lines)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table with every column padded to its widest cell, so it also lines up in a
+    terminal; "" when there are no rows."""
+    if not rows:
+        return ""
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
 
     def render(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([render(headers), separator, *(render(line) for line in lines)])
+    return "\n".join([render(headers), separator, *(render(row) for row in rows)])
 
 
 def plot_success_by_turn(curves: Mapping[str, Sequence[float]], path: Path, title: str) -> None:

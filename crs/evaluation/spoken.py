@@ -29,24 +29,27 @@ after the fork of `--workers`: llama.cpp's threads do not survive a fork.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crs.evaluation.records import ConversationRecord, TurnRecord
+from crs.evaluation.context import RunContext
+from crs.evaluation.records import ConversationRecord, TurnRecord, turn_record
 from crs.llm.base import LLMBackend
-from crs.types import AcceptReply, AnswerReply, Ask, Catalog, InformReply, QuitReply, Recommend, UserReply
+from crs.protocol import conversation_rngs, target_at
+from crs.settings import LLMSettings
+from crs.types import AcceptReply, Ask, Catalog, Exchange, InformReply, Recommend, UserReply
 
 if TYPE_CHECKING:
     from crs.chat import ChatBot, ChatSession
-    from crs.evaluation.runner import _Runner
-    from simulators.llm_user import LLMUserSettings, Utterance
+    from simulators.llm_user import Utterance
 
 # The persona comes from SeedSequence([seed, conversation, 7]), so the user's own stream draws
 # exactly what the rule user's draws.
@@ -65,59 +68,30 @@ SPOKEN_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class SpokenSettings:
-    """The `simulator_params` of a run with `--simulator llm` (`[simulator.llm]` and `[llm]`)."""
-
-    user: LLMUserSettings
-    llm: Mapping[str, Any] = field(default_factory=dict)  # the [llm] settings, for crs.llm.make_backend
-    cache_dir: Path | None = None
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> SpokenSettings:
-        from simulators.llm_user import LLMUserSettings
-
-        llm = dict(params.get("llm", {}))
-        try:
-            user = LLMUserSettings(
-                mode=params.get("mode", "phrase"),
-                behaviour=params.get("behaviour", "persona"),
-                temperature=float(llm.get("temperature", 0.0)),
-                retry_temperature=float(params.get("retry_temperature", 0.7)),
-                max_tokens=int(params.get("max_tokens", 40)),
-            )
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"bad [simulator.llm] settings: {error}") from None
-        cache = params.get("cache_dir")
-        return cls(user=user, llm=llm, cache_dir=Path(cache) if cache else None)
-
-
 @dataclass
 class _Context:
     bot: ChatBot
     backend: LLMBackend | None
-    settings: SpokenSettings
 
 
 _CONTEXTS: dict[tuple[int, int], _Context] = {}
 
 
-def _context(runner: _Runner) -> _Context:
+def _context(run: RunContext) -> _Context:
     # Keyed by process too: a forked worker builds its own model rather than reuse its parent's.
-    key = (os.getpid(), id(runner))
+    key = (os.getpid(), id(run))
     context = _CONTEXTS.get(key)
     if context is None:
         from crs.chat import ChatBot
-        from simulators.llm_user import _shared_understander
+        from simulators.llm_user import shared_understander
 
-        settings = SpokenSettings.from_params(runner.spec.simulator_params)
         # Every worker keeps [llm] threads as it is: llama.cpp's numbers (and so the words) depend
         # on the thread count, and a run must not depend on --workers.
-        llm = settings.llm
-        backend = None if llm.get("backend") == "none" else shared_backend(llm, settings.cache_dir)
-        understander = _shared_understander(runner.dataset.catalog)
-        bot = ChatBot(runner.dataset, runner.policy, understander, max_turns=runner.spec.max_turns)
-        context = _Context(bot, backend, settings)
+        llm = run.spec.llm
+        backend = None if llm.backend == "none" else shared_backend(llm, run.cache_dir)
+        understander = shared_understander(run.dataset.catalog)
+        bot = ChatBot(run.dataset, run.policy, understander, max_turns=run.spec.max_turns)
+        context = _Context(bot, backend)
         _CONTEXTS.clear()  # one run at a time per process: drop an earlier run's model
         _CONTEXTS[key] = context
     return context
@@ -126,12 +100,12 @@ def _context(runner: _Runner) -> _Context:
 _BACKENDS: dict[tuple[int, str], LLMBackend] = {}
 
 
-def shared_backend(llm: Mapping[str, Any], cache_dir: Path | None) -> LLMBackend:
+def shared_backend(llm: LLMSettings, cache_dir: Path | None) -> LLMBackend:
     """One backend per process and settings: runs in one process (a benchmark, the tests) share
     the loaded model instead of loading and warming it up again."""
     from crs.llm import make_backend
 
-    key = (os.getpid(), json.dumps({**llm, "cache_dir": str(cache_dir)}, sort_keys=True, default=str))
+    key = (os.getpid(), json.dumps({**dataclasses.asdict(llm), "cache_dir": str(cache_dir)}, sort_keys=True))
     if key not in _BACKENDS:
         _BACKENDS[key] = make_backend(llm, cache_dir)
     return _BACKENDS[key]
@@ -149,8 +123,7 @@ class _Turn:
     user_text: str | None = None
     intent: str | None = None
     words: str | None = None
-    answer: str | None = None
-    accepted: bool | None = None
+    applied: UserReply | None = None  # the reply the chat's state received for this action
     decision_ms: float | None = None
 
 
@@ -183,47 +156,40 @@ class _Tally:
                 self.template += 1
 
 
-def run_spoken_conversation(runner: _Runner, conversation_id: int) -> ConversationRecord:
+def run_spoken_conversation(run: RunContext, conversation_id: int) -> ConversationRecord:
     """One conversation of the whole chat with an LLM-simulated user (see the module docstring).
     A failing language model stops the run (`LLMError`); any other failure ends this conversation
     only, recorded as an error, as in the rule protocol."""
     from crs.llm.base import LLMError
 
     try:
-        return _converse(runner, conversation_id)
+        return _converse(run, conversation_id)
     except LLMError:
         raise
     except Exception as error:
-        user_id, target = runner.pairs[conversation_id]
-        user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
-        return _record(
-            runner, conversation_id, user_id, int(target), [], None, None, "error", {"error": repr(error)}
-        )
+        return run.record(target_at(run.pairs, conversation_id), [], None, "error", {"error": repr(error)})
 
 
-def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
-    from crs.evaluation.runner import conversation_rngs
+def _converse(run: RunContext, conversation_id: int) -> ConversationRecord:
     from simulators.llm_user import LLMUser, replies_match
     from simulators.persona import PROTOCOL_PERSONA, sample_persona
     from simulators.rule_based import SimulatorOptions
 
-    spec, dataset = runner.spec, runner.dataset
+    spec, dataset = run.spec, run.dataset
     catalog = dataset.catalog
     started = time.perf_counter()
-    context = _context(runner)
-    bot, settings = context.bot, context.settings
-    user_id, target = runner.pairs[conversation_id]
-    user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
-    target = int(target)
+    context = _context(run)
+    bot, user_settings = context.bot, spec.llm_user
+    target = target_at(run.pairs, conversation_id)
     user_rng, policy_rng = conversation_rngs(spec.seed, conversation_id)
     persona_rng = np.random.default_rng(np.random.SeedSequence([spec.seed, conversation_id, PERSONA_STREAM]))
-    persona = sample_persona(persona_rng) if settings.user.behaviour == "persona" else PROTOCOL_PERSONA
+    persona = sample_persona(persona_rng) if user_settings.behaviour == "persona" else PROTOCOL_PERSONA
     options = SimulatorOptions(
         answer_noise=spec.answer_noise, dont_know=spec.dont_know, patience=spec.patience
     )
     tally = _Tally()
     extra: dict[str, Any] = {
-        "simulator_mode": settings.user.mode,
+        "simulator_mode": user_settings.mode,
         "persona": {
             "tone": persona.tone,
             "verbosity": persona.verbosity,
@@ -236,20 +202,19 @@ def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
     try:
         user = LLMUser(
             catalog,
-            target,
+            target.item,
             options,
             backend=context.backend,
             understander=bot.understander,
             persona=persona,
-            settings=settings.user,
+            settings=user_settings,
             domain=bot.domain,
+            temperature=spec.llm.temperature,
         )
     except ValueError as error:
-        return _record(
-            runner, conversation_id, user_id, target, [], None, None, "error", {"error": str(error)}
-        )
-    session = bot.start(seed=int(policy_rng.integers(2**31 - 1)), user=dataset.user(user_id))
-    target_keys = catalog.items[target].attributes
+        return run.record(target, [], None, "error", {"error": str(error)})
+    session = bot.start(seed=int(policy_rng.integers(2**31 - 1)), user=dataset.user(target.user_id))
+    target_keys = catalog.items[target.item].attributes
 
     def agree(decision: UserReply, applied: UserReply | None) -> bool:
         return replies_match(catalog, decision, applied, target_keys)
@@ -260,13 +225,11 @@ def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
     said: list[int] = list(getattr(opening.decision.reply, "attributes", ()))
     session, applied, last_ms = _say(bot, session, opening.text)
     tally.agreed += agree(opening.decision.reply, applied)
-    first = getattr(applied, "attributes", ()) if isinstance(applied, InformReply) else ()
+    understood = applied if isinstance(applied, InformReply) else InformReply(())
     turns = [
-        TurnRecord(
-            1,
-            "inform",
-            actor="user",
-            attribute=catalog.attributes[first[0]].id if first else None,
+        turn_record(
+            catalog,
+            Exchange(1, None, understood),
             user_text=opening.text,
             user_intent=opening.decision.label,
             words=opening.source,
@@ -274,8 +237,6 @@ def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
     ]
     system_turns: list[_Turn] = []
     history: list[tuple[str, str]] = []  # decide mode: what the model saw and said
-    success_t: int | None = None
-    target_rank: int | None = None
     termination: str | None = None
     pending_decision = opening.decision
     acted = applied is not None  # the chat's last message is a new action, not a question back
@@ -308,7 +269,7 @@ def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
             known = [*session.state.accepted_attributes, *session.state.rejected_attributes, *said]
             utterance = user.answer(action, system_text, turns_done, user_rng, known, tuple(history))
             asked_model = context.backend is not None
-            if settings.user.mode == "decide":
+            if user_settings.mode == "decide":
                 history.append((user.shown_text(system_text, action), utterance.text))
                 tally.decided_agreed += agree(utterance.decision.reply, utterance.understood)
         tally.count(utterance, asked_model)
@@ -323,15 +284,13 @@ def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
         acted = applied is not None
         if applied is not None:
             answered = _action_turn(system_turns)
-            _resolve(answered, applied)
-            if isinstance(applied, AcceptReply) and answered is not None:
-                if applied.item == target and isinstance(answered.action, Recommend):
-                    success_t = answered.t
-                    target_rank = answered.action.items.index(target) + 1
-                else:
-                    extra["accepted_other_item"] = catalog.items[applied.item].id
+            if answered is not None:
+                answered.applied = applied
+            if isinstance(applied, AcceptReply) and applied.item != target.item:
+                extra["accepted_other_item"] = catalog.items[applied.item].id
         t += 1
-    if termination == "success" and success_t is None:
+    accepted = session.state.accepted_item
+    if termination == "success" and accepted != target.item:
         termination = "user_quit"  # it took an item that was not its target: the search failed
     seconds = time.perf_counter() - started
     extra.update(
@@ -349,13 +308,11 @@ def _converse(runner: _Runner, conversation_id: int) -> ConversationRecord:
             "clarifications": tally.clarifications,
         }
     )
-    if settings.user.mode == "decide":
+    if user_settings.mode == "decide":
         extra["decided_agreed"] = tally.decided_agreed
         extra["decided"] = tally.utterances - 1 - tally.clarifications
     records = turns + [_turn_record(turn, catalog) for turn in system_turns]
-    return _record(
-        runner, conversation_id, user_id, target, records, success_t, target_rank, termination, extra
-    )
+    return run.record(target, records, accepted, termination, extra)  # type: ignore[arg-type]
 
 
 def _say(bot: ChatBot, session: ChatSession, text: str) -> tuple[ChatSession, UserReply | None, float]:
@@ -385,21 +342,7 @@ def _action_turn(turns: list[_Turn]) -> _Turn | None:
     return None
 
 
-def _resolve(turn: _Turn | None, applied: UserReply) -> None:
-    """Write the reply the state received onto the action it answers."""
-    if turn is None:
-        return
-    if turn.act == "ask":
-        if isinstance(applied, AnswerReply):
-            turn.answer = applied.answer.value
-        else:
-            turn.answer = "quit" if isinstance(applied, QuitReply) else "inform"
-    elif turn.act == "recommend":
-        turn.accepted = isinstance(applied, AcceptReply)
-
-
 def _turn_record(turn: _Turn, catalog: Catalog) -> TurnRecord:
-    action = turn.action
     texts: dict[str, Any] = {
         "system_text": turn.system_text,
         "user_text": turn.user_text,
@@ -407,31 +350,9 @@ def _turn_record(turn: _Turn, catalog: Catalog) -> TurnRecord:
         "words": turn.words,
         "decision_ms": turn.decision_ms,
     }
-    if turn.act == "ask" and isinstance(action, Ask):
-        attribute = catalog.attributes[action.attribute].id
-        return TurnRecord(turn.turn, "ask", t=turn.t, attribute=attribute, answer=turn.answer, **texts)
-    if turn.act == "recommend" and isinstance(action, Recommend):
-        items = tuple(catalog.items[i].id for i in action.items)
-        return TurnRecord(
-            turn.turn, "recommend", t=turn.t, items=items, accepted=bool(turn.accepted), **texts
-        )
-    return TurnRecord(turn.turn, turn.act, t=turn.t, **texts)
-
-
-def _record(
-    runner: _Runner,
-    conversation_id: int,
-    user_id: Any,
-    target: int,
-    turns: list[TurnRecord],
-    success_t: int | None,
-    target_rank: int | None,
-    termination: Any,
-    extra: dict[str, Any],
-) -> ConversationRecord:
-    return runner._record(
-        conversation_id, user_id, target, turns, success_t, target_rank, termination, extra=extra
-    )
+    if turn.act == "clarify" or turn.action is None:
+        return TurnRecord(turn.turn, turn.act, t=turn.t, **texts)
+    return turn_record(catalog, Exchange(turn.turn, turn.action, turn.applied), turn.t, **texts)
 
 
 def spoken_summary(records: Iterable[ConversationRecord], wall_seconds: float) -> dict[str, Any]:
@@ -463,4 +384,4 @@ def spoken_summary(records: Iterable[ConversationRecord], wall_seconds: float) -
     return out
 
 
-__all__ = ["SPOKEN_KEYS", "SpokenSettings", "run_spoken_conversation", "shared_backend", "spoken_summary"]
+__all__ = ["SPOKEN_KEYS", "run_spoken_conversation", "shared_backend", "spoken_summary"]

@@ -12,17 +12,20 @@ The result, `Comparison`, is plain data: the CLI prints its table and writes a r
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from crs.evaluation.metrics import SR_CUTOFFS, hdcg
+from crs.env import Tracing
+from crs.evaluation.metrics import SR_CUTOFFS, conversation_values
 from crs.evaluation.records import ConversationRecord, TurnRecord
-from crs.evaluation.runner import RunResult, RunSpec, build_policy, evaluate
+from crs.evaluation.report import markdown_table
+from crs.evaluation.runner import CONVERSATIONS_STAGE, RunResult, evaluate
+from crs.factory import policy_for_run
 from crs.lab.stats import (
     BOOTSTRAP_RESAMPLES,
     PERMUTATIONS,
@@ -35,6 +38,8 @@ from crs.lab.stats import (
     mcnemar_exact,
     paired_permutation,
 )
+from crs.progress import Progress, ProgressEvent
+from crs.settings import Settings, run_spec
 
 if TYPE_CHECKING:
     from crs.data import Dataset
@@ -53,7 +58,7 @@ LOWER_IS_BETTER = frozenset({"AT", "questions", "decision_ms_p50", "decision_ms_
 
 
 class PolicyConfigLike(Protocol):
-    """What `compare` needs of a configuration (`crs.lab.config.PolicyConfig` has it)."""
+    """What `compare` needs of a configuration (`crs.policy_config.PolicyConfig` has it)."""
 
     @property
     def label(self) -> str: ...
@@ -63,31 +68,6 @@ class PolicyConfigLike(Protocol):
 
     @property
     def policy_params(self) -> Mapping[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Where a comparison is: configuration `index` (0-based) of `configs`, in `stage`
-    ("training" or "conversations"), `done` of `total` steps of that stage."""
-
-    index: int
-    configs: int
-    label: str
-    stage: str
-    done: int
-    total: int
-
-    @property
-    def overall(self) -> float:
-        """Share of the whole comparison done, 0..1 (training counted as nothing)."""
-        within = self.done / self.total if self.stage == "conversations" and self.total else 0.0
-        return (self.index + within) / self.configs
-
-    def describe(self) -> str:
-        return f"{self.label} ({self.index + 1}/{self.configs}): {self.stage}"
-
-
-Progress = Callable[[ProgressEvent], None]
 
 
 @dataclass(frozen=True)
@@ -312,28 +292,22 @@ class Comparison:
 def compare(
     configs: Sequence[PolicyConfigLike],
     dataset: Dataset,
-    split: str = "valid",
-    limit: int | None = 1000,
-    seed: int = 0,
-    workers: int = 1,
+    settings: Settings | None = None,
     progress: Progress | None = None,
     *,
-    cache_dir: Path | None = None,
-    settings: Mapping[str, Any] | None = None,
     trace: bool = True,
-    offset: int = 0,
     resamples: int = BOOTSTRAP_RESAMPLES,
     permutations: int = PERMUTATIONS,
 ) -> Comparison:
-    """Run each configuration on the first `limit` shuffled pairs of `split` with `seed` and
-    compare them with the first. `settings`: a resolved crs configuration (`crs.config.load_config`)
-    for the scorer, simulator and turn limit, and for the policies' default parameters (which a
-    configuration's own override); default: crs/defaults.toml. Raises ValueError on bad input."""
-    from crs.config import load_config
+    """Run each configuration on the same conversations and compare them with the first.
 
+    `settings` (default: crs/defaults.toml) give everything but the policy: the split, which
+    conversations (`evaluate.limit`, `offset`, `seed`, `workers`), the scorer, the simulated user
+    and its answer options, and the policies' default parameters, which a configuration's own
+    override. Raises ValueError on bad input."""
     if not configs:
         raise ValueError("nothing to compare: give at least one policy configuration")
-    config = dict(settings) if settings is not None else load_config()
+    base = settings if settings is not None else Settings()
     labels = unique_labels([c.label for c in configs])
     for cfg in configs:  # question rules name groups and attributes: check them all before any run
         check = getattr(cfg, "check", None)
@@ -342,34 +316,53 @@ def compare(
     started = time.perf_counter()
     runs: list[ConfigRun] = []
     for index, (label, cfg) in enumerate(zip(labels, configs, strict=True)):
-
-        def report(stage: str, done: int, total: int, index: int = index, label: str = label) -> None:
-            if progress is not None:
-                progress(ProgressEvent(index, len(configs), label, stage, done, total))
-
-        run = _run_config(
-            label, cfg, dataset, split, limit, seed, workers, config, cache_dir, trace, report, offset
-        )
-        estimates = estimate_metrics(run.records, run.result.spec.max_turns, resamples, seed)
+        relay = _relay(progress, index, len(configs), label)
+        run = _run_config(label, cfg, dataset, base, trace, relay)
+        estimates = estimate_metrics(run.records, run.result.spec.max_turns, resamples, run.result.spec.seed)
         runs.append(replace(run, estimates=estimates))
-    baseline, max_turns = runs[0], runs[0].result.spec.max_turns
+    baseline, spec = runs[0], runs[0].result.spec
     tests = tuple(
         paired_tests(
-            baseline.records, run.records, baseline.label, run.label, permutations, resamples, seed, max_turns
+            baseline.records,
+            run.records,
+            baseline.label,
+            run.label,
+            permutations,
+            resamples,
+            spec.seed,
+            spec.max_turns,
         )
         for run in runs[1:]
     )
     return Comparison(
         dataset=dataset.name,
-        split=split,
-        seed=seed,
-        limit=limit,
+        split=spec.split,
+        seed=spec.seed,
+        limit=spec.limit,
         runs=tuple(runs),
         tests=tests,
         seconds=time.perf_counter() - started,
         catalog=dataset.catalog,
-        offset=offset,
+        offset=spec.offset,
     )
+
+
+def _relay(progress: Progress | None, index: int, configs: int, label: str) -> Progress | None:
+    """Events of one configuration's run, named after it and placed in the whole comparison."""
+    if progress is None:
+        return None
+
+    def on_event(event: ProgressEvent) -> None:
+        within = event.done / event.total if event.stage == CONVERSATIONS_STAGE and event.total else 0.0
+        progress(
+            dataclasses.replace(
+                event,
+                stage=f"{label} ({index + 1}/{configs}): {event.stage}",
+                overall=(index + within) / configs,
+            )
+        )
+
+    return on_event
 
 
 def unique_labels(labels: Sequence[str]) -> list[str]:
@@ -383,67 +376,33 @@ def unique_labels(labels: Sequence[str]) -> list[str]:
     return out
 
 
+def config_settings(settings: Settings, cfg: PolicyConfigLike) -> Settings:
+    """`settings` running the configuration's policy with its parameters on top of the defaults."""
+    return settings.replace("evaluate", policy=cfg.policy).with_policy_params(cfg.policy, cfg.policy_params)
+
+
 def _run_config(
     label: str,
     cfg: PolicyConfigLike,
     dataset: Dataset,
-    split: str,
-    limit: int | None,
-    seed: int,
-    workers: int,
-    config: Mapping[str, Any],
-    cache_dir: Path | None,
+    settings: Settings,
     trace: bool,
-    report: Callable[[str, int, int], None],
-    offset: int = 0,
+    progress: Progress | None,
 ) -> ConfigRun:
-    from policy.learning import TrainingContext
-
-    run = config["evaluate"]
-    params = {**config["policy"].get(cfg.policy, {}), **dict(cfg.policy_params)}
-    scorer = run["scorer"]
-    scorer_params = config["scorer"].get(scorer, {})
-    spec = RunSpec(
-        dataset=dataset.name,
-        split=split,
-        policy=cfg.policy,
-        policy_params=params,
-        scorer=scorer,
-        scorer_params=scorer_params,
-        simulator=run["simulator"],
-        limit=limit,
-        offset=offset,
-        seed=seed,
-        workers=workers,
-        max_turns=run["max_turns"],
-        answer_noise=run["answer_noise"],
-        dont_know=run["dont_know"],
-        patience=run["patience"] or None,
-        trace=trace,
-    )
-    epochs = int(scorer_params.get("epochs", 0) or 0)
+    config_run = config_settings(settings, cfg)
+    spec = run_spec(config_run, trace=trace)
     started = time.perf_counter()
-    policy = build_policy(
-        spec,
-        dataset,
-        cache_dir,
-        progress=lambda epoch, _loss: report("training scorer", epoch, max(epochs, epoch)),
-        training=TrainingContext(
-            cache_dir, lambda stage, fraction: report(stage, round(100 * fraction), 100)
-        ),
-    )
+    policy = policy_for_run(spec, dataset, config_run.cache_dir, progress)
     setup_seconds = time.perf_counter() - started
-    result = evaluate(
-        spec, dataset, policy, progress=lambda done, total: report("conversations", done, total)
-    )
+    result = evaluate(spec, dataset, policy, progress, config_run.cache_dir)
     return ConfigRun(
         label=label,
         policy=cfg.policy,
-        policy_params=params,
+        policy_params=dict(spec.policy_params),
         result=result,
         setup_seconds=setup_seconds,
         estimates={},
-        trace_score=getattr(policy, "trace_score", None) if hasattr(policy, "considered") else None,
+        trace_score=policy.trace_score if isinstance(policy, Tracing) else None,
     )
 
 
@@ -451,21 +410,11 @@ def _run_config(
 
 
 def _values(records: Sequence[ConversationRecord], key: str, max_turns: int = 15) -> np.ndarray:
-    """One number per conversation whose mean is the metric `key` (as `compute_metrics` counts)."""
-    if key.startswith("SR@"):
-        k = int(key[3:])
-        return np.array([r.success_t is not None and r.success_t < k for r in records], dtype=np.float64)
-    if key == "AT":
-        return np.array(
-            [r.success_t + 1 if r.success_t is not None else max_turns for r in records], dtype=np.float64
-        )
-    if key == "hDCG":
-        return np.array(
-            [hdcg(r.success_t, r.target_rank or 1) if r.success_t is not None else 0.0 for r in records]
-        )
+    """One number per conversation whose mean is the metric `key`: SR@k, AT and hDCG as
+    `compute_metrics` averages them (`conversation_values`), and the questions before the first list."""
     if key == "questions":
         return np.array([questions_before_first_list(r) for r in records], dtype=np.float64)
-    raise KeyError(key)
+    return np.array(conversation_values([r.outcome for r in records], key, max_turns), dtype=np.float64)
 
 
 def questions_before_first_list(record: ConversationRecord) -> int:
@@ -530,13 +479,4 @@ def _difference_json(test: PairedDifference) -> dict[str, Any]:
     return {**test.difference.as_dict(), "p_value": test.p_value, "exact": test.exact, "draws": test.draws}
 
 
-def _markdown(headers: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
-    if not lines:
-        return ""
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
-
-    def render(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([render(headers), separator, *(render(line) for line in lines)])
+_markdown = markdown_table  # the one renderer of crs.evaluation.report, so both tables look alike

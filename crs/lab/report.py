@@ -22,6 +22,7 @@ from typing import Any
 from crs.evaluation.report import check_new_run_folder, plot_success_by_turn, write_run
 from crs.lab.compare import Comparison, ConfigRun, Disagreement
 from crs.lab.plots import plot_questions_asked, plot_turns_histogram
+from crs.settings import Settings
 from crs.types import Catalog
 
 DISAGREEMENTS = 10
@@ -30,15 +31,13 @@ DISAGREEMENTS = 10
 def write_comparison(
     comparison: Comparison,
     folder: Path,
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
     command: str | None = None,
     disagreements: int = DISAGREEMENTS,
 ) -> dict[str, Path]:
     """Write the report folder (refused when it exists and is not empty). `settings`: the crs
     configuration the comparison ran with, saved in each run folder; `command`: the command line,
     quoted at the top of the table."""
-    from crs.config import load_config
-
     check_new_run_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -73,7 +72,7 @@ def write_comparison(
     paths["disagreements"].write_text(
         disagreements_markdown(comparison, comparison.disagreements(disagreements)), encoding="utf-8"
     )
-    base = dict(settings) if settings is not None else load_config()
+    base = (settings or Settings()).as_dict()
     for index, run in enumerate(comparison.runs):
         run_folder = folder / "runs" / f"{index + 1}-{_slug(run.label)}"
         write_run(run.result, run_folder, _run_config(base, comparison, run))
@@ -135,7 +134,7 @@ def attribute_groups(catalog: Catalog, dataset_name: str) -> Callable[[int | str
     decades among LastFM's tags), else the catalog's."""
     group_of = [a.group for a in catalog.attributes]
     try:
-        from crs.lab.questions import default_rules
+        from crs.questions import default_rules
 
         rules = default_rules(catalog, dataset_name)
     except (ImportError, ValueError, OSError):  # no or unreadable bank: the catalog's groups

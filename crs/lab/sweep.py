@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crs.lab.compare import METRICS, Comparison, Progress, compare
-from crs.lab.config import PolicyConfig
+from crs.lab.compare import METRICS, Comparison, compare
 from crs.lab.plots import plot_metric_sweep
+from crs.policy_config import PolicyConfig
+from crs.progress import Progress
+from crs.settings import Settings
 
 if TYPE_CHECKING:
     from crs.data import Dataset
@@ -101,19 +103,16 @@ def sweep(
     name: str,
     values: Sequence[Any],
     dataset: Dataset,
-    split: str = "valid",
-    limit: int | None = 1000,
-    seed: int = 0,
-    workers: int = 1,
+    settings: Settings | None = None,
     progress: Progress | None = None,
     **options: Any,
 ) -> Sweep:
-    """Run `config` once per value of `name` on the same conversations (`options`: those of
-    `compare`). Every value is checked before anything runs."""
+    """Run `config` once per value of `name` on the same conversations (`settings` and `options`:
+    those of `compare`). Every value is checked before anything runs."""
     if not values:
         raise ValueError(f"no values to sweep {name} over")
     configs = [with_parameter(config, name, value) for value in values]
-    comparison = compare(configs, dataset, split, limit, seed, workers, progress, **options)
+    comparison = compare(configs, dataset, settings, progress, **options)
     return Sweep(name, tuple(values), comparison)
 
 

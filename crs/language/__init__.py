@@ -1,7 +1,8 @@
 """Language understanding and generation for the chat: messages -> dialogue acts -> replies.
 
 `Understander(catalog).understand(text, context)` reads a message; `crs.language.generation`
-writes the system's side. Pure Python (difflib, re): importing this package loads no model.
+writes the system's side. Rules over word lists (`lexicon.toml`) and rapidfuzz for typos: importing
+this package loads no model.
 """
 
 from crs.language.acts import (

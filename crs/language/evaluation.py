@@ -12,10 +12,29 @@ message with several acts is scored act by act:
 
 Per act type, precision and recall count messages (was the act type found); per slot kind they
 count slot facts. The micro average over all slot facts is the headline number.
+
+**Parts: development, held out, fresh.** Each line has a `part`:
+
+- `"dev"` and `"heldout"` split the messages of `tests/data/utterances_<dataset>.jsonl` (361 for
+  both catalogs). The word lists of `lexicon.toml` were written looking at all 361, so today's
+  held-out numbers are optimistic; from now on only the dev messages may be looked at when the
+  word lists change, and the held-out ones tell whether a change generalises. The rule
+  (`split_parts`), applied once and stored in the files: per file, the lines are grouped by their
+  main act (the type of the first labelled act), each group is ordered by the SHA-256 of
+  `SPLIT_SEED`, the text and the context, and every third line from the second on (ranks 1, 4,
+  7, ...) is held out. About a third is held out, and every act with two or more examples has
+  some in both parts. A line added later without a `part` counts as dev: its author has seen it.
+- `"fresh"`: `tests/data/utterances_<dataset>_fresh.jsonl`, when it exists, written by someone who
+  never saw the word lists (a line there without a `part` counts as fresh): the only unbiased
+  estimate. It is reported on its own.
+
+`evaluate_parts` reports dev, heldout, "all" (dev + heldout: the original set, comparable with
+numbers measured before the split) and fresh when there is any.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +66,9 @@ from crs.types import (
 )
 
 Fact = tuple[Any, ...]
+PARTS = ("dev", "heldout", "fresh")
+SPLIT_SEED = "crs-understanding-split-2024"
+HELDOUT_EVERY = 3  # one line in three is held out, per main act
 ACT_TYPES = (
     "answer",
     "inform",
@@ -67,6 +89,7 @@ class Labelled:
     text: str
     context: SystemAction | None
     facts: frozenset[Fact]
+    part: str = "dev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,20 +203,64 @@ def predicted_facts(acts: Sequence[DialogueAct], catalog: Catalog) -> frozenset[
     return frozenset(facts)
 
 
-def load_labelled(path: Path, catalog: Catalog) -> list[Labelled]:
+def load_labelled(path: Path, catalog: Catalog, default_part: str = "dev") -> list[Labelled]:
+    """The lines of one labelled file; a line without a `part` gets `default_part`."""
     rows: list[Labelled] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
+        part = str(row.get("part", default_part))
+        if part not in PARTS:
+            raise ValueError(f"{path}: part must be one of {', '.join(PARTS)}, got {part!r}")
         context_row = row.get("context") or {}
         context: SystemAction | None = None
         if context_row.get("ask") is not None:
             context = Ask(catalog.attribute_index(context_row["ask"]))
         elif context_row.get("recommended"):
             context = Recommend(tuple(catalog.item_index(i) for i in context_row["recommended"]))
-        rows.append(Labelled(text=row["text"], context=context, facts=label_facts(row["acts"])))
+        rows.append(Labelled(text=row["text"], context=context, facts=label_facts(row["acts"]), part=part))
     return rows
+
+
+def labelled_files(data_dir: Path, dataset: str) -> list[tuple[Path, str]]:
+    """(file, default part) of every labelled set of `dataset`: dev/heldout, and fresh where it exists."""
+    files = [(data_dir / f"utterances_{dataset}.jsonl", "dev")]
+    fresh = data_dir / f"utterances_{dataset}_fresh.jsonl"
+    if fresh.exists():
+        files.append((fresh, "fresh"))
+    return files
+
+
+def load_all_labelled(data_dir: Path, dataset: str, catalog: Catalog) -> list[Labelled]:
+    """Every labelled message of `dataset`, each with its part."""
+    return [
+        row for path, part in labelled_files(data_dir, dataset) for row in load_labelled(path, catalog, part)
+    ]
+
+
+def main_act(acts: Sequence[Mapping[str, Any]]) -> str:
+    """The act a labelled line is mainly about: its first act ("unknown" when it has none)."""
+    return str(acts[0]["type"]) if acts else "unknown"
+
+
+def split_parts(rows: Sequence[Mapping[str, Any]], seed: str = SPLIT_SEED) -> list[str]:
+    """The part, "dev" or "heldout", of each line of one labelled file (the rule: module docstring)."""
+
+    def rank_key(index: int) -> str:
+        row = rows[index]
+        context = json.dumps(row.get("context"), sort_keys=True)
+        return hashlib.sha256(f"{seed}\0{row['text']}\0{context}".encode()).hexdigest()
+
+    by_act: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        by_act.setdefault(main_act(row["acts"]), []).append(index)
+    parts = ["dev"] * len(rows)
+    for members in by_act.values():
+        for rank, index in enumerate(sorted(members, key=rank_key)):
+            if rank % HELDOUT_EVERY == 1:
+                parts[index] = "heldout"
+    return parts
 
 
 def _is_slot(fact: Fact) -> bool:
@@ -240,6 +307,19 @@ def evaluate(understander: Understander, labelled: Sequence[Labelled]) -> Report
     )
 
 
+def evaluate_parts(understander: Understander, labelled: Sequence[Labelled]) -> dict[str, Report]:
+    """Reports for "dev", "heldout", "all" (dev + heldout) and, when there are fresh messages, "fresh"."""
+    reports = {
+        "dev": evaluate(understander, [row for row in labelled if row.part == "dev"]),
+        "heldout": evaluate(understander, [row for row in labelled if row.part == "heldout"]),
+        "all": evaluate(understander, [row for row in labelled if row.part in ("dev", "heldout")]),
+    }
+    fresh = [row for row in labelled if row.part == "fresh"]
+    if fresh:
+        reports["fresh"] = evaluate(understander, fresh)
+    return reports
+
+
 def format_table(report: Report, title: str) -> str:
     lines = [f"{title}: {report.n_messages} messages, exact match {report.exact_match:.1%}"]
     lines.append(f"{'':14} {'P':>6} {'R':>6} {'F1':>6} {'n':>5}")
@@ -251,4 +331,28 @@ def format_table(report: Report, title: str) -> str:
                 )
     m = report.micro
     lines.append(f"{'micro (slots)':14} {m.precision:6.3f} {m.recall:6.3f} {m.f1:6.3f} {m.support:5d}")
+    return "\n".join(lines)
+
+
+def format_parts_table(reports: Mapping[str, Report], title: str) -> str:
+    """One table with a column group (P, R, F1, n) per part."""
+    parts = list(reports)
+    counts = ", ".join(f"{part} {r.n_messages}" for part, r in reports.items())
+    exact = ", ".join(f"{part} {r.exact_match:.1%}" for part, r in reports.items())
+    lines = [f"{title}: messages {counts}; exact match {exact}"]
+    lines.append(f"{'':16}" + "".join(f" {part:^23}" for part in parts))
+    lines.append(f"{'':16}" + f" {'P':>5} {'R':>5} {'F1':>5} {'n':>4} " * len(parts))
+
+    def cells(score: Score | None) -> str:
+        if score is None:
+            return f" {'':23}"
+        return f" {score.precision:5.3f} {score.recall:5.3f} {score.f1:5.3f} {score.support:4d}"
+
+    for label, group in (("act", "acts"), ("slot", "slots")):
+        kinds = dict.fromkeys(kind for report in reports.values() for kind in getattr(report, group))
+        for kind in kinds:
+            scores = [getattr(report, group).get(kind) for report in reports.values()]
+            if any(s is not None and (s.support or s.false_positives) for s in scores):
+                lines.append(f"{label + ' ' + kind:16}" + "".join(cells(s) for s in scores))
+    lines.append(f"{'micro (slots)':16}" + "".join(cells(report.micro) for report in reports.values()))
     return "\n".join(lines)

@@ -31,8 +31,9 @@ import numpy as np
 import numpy.typing as npt
 
 from crs.artifacts import ArtifactError, load_arrays, save_arrays
+from crs.progress import Progress
 from crs.retrieval.encoder import Encoder, MiniLmEncoder, Vectors
-from crs.retrieval.store import ItemIndex, Progress, open_or_build
+from crs.retrieval.store import ItemIndex, open_or_build
 from crs.retrieval.text import attribute_texts, content_hash, item_texts
 from crs.types import Catalog
 
@@ -167,8 +168,8 @@ def open_retriever(
     progress: Progress | None = None,
 ) -> Retriever:
     """Open the dataset's index from the cache, building (or rebuilding) it when it is absent, stale
-    or corrupt. `cache_dir` None means `crs.scoring.default_cache_dir()`; `progress(done, total)`
-    is called only while items are embedded."""
+    or corrupt. `cache_dir` None means `crs.scoring.default_cache_dir()`; `progress` hears only
+    of items being embedded."""
     from crs.scoring import default_cache_dir
 
     if catalog.n_items == 0:

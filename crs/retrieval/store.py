@@ -26,13 +26,14 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from crs.progress import Progress, report
 from crs.retrieval.encoder import Encoder, Vectors
 
 MANIFEST = "manifest.json"
@@ -40,7 +41,7 @@ FORMAT = 1
 COLLECTION = "items"
 BATCH_SIZE = 128
 
-Progress = Callable[[int, int], None]
+EMBEDDING_STAGE = "embedding the catalog (once)"
 
 
 class IndexUnusable(Exception):
@@ -146,7 +147,7 @@ def build_index(
 ) -> ItemIndex:
     """Embed `texts` in batches into a new store, then commit it by writing the manifest.
 
-    `progress(done, total)` is called after each batch; an exception it raises (or any other)
+    `progress` hears of every batch embedded; an exception it raises (or any other)
     aborts the build, and the half-written store is never named by a manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / f"store-{uuid.uuid4().hex[:12]}"
@@ -155,14 +156,12 @@ def build_index(
     )
     total = len(texts)
     parts: list[Vectors] = []
-    if progress is not None:
-        progress(0, total)
+    report(progress, EMBEDDING_STAGE, 0, total, "item")
     for start in range(0, total, batch_size):
         batch = encoder.encode(texts[start : start + batch_size])
         collection.add(ids=[str(i) for i in range(start, start + len(batch))], embeddings=batch)
         parts.append(batch)
-        if progress is not None:
-            progress(start + len(batch), total)
+        report(progress, EMBEDDING_STAGE, start + len(batch), total, "item")
     vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     manifest = {
         "format": FORMAT,

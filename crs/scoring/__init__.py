@@ -8,10 +8,11 @@ trained and saved. A corrupt or stale file is retrained, never used.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crs.progress import Progress
 from crs.scoring.base import PopularityScorer, Scorer
 from crs.scoring.evaluation import ranking_metrics
 
@@ -49,11 +50,11 @@ def make_scorer(
     name: str,
     dataset: Dataset,
     cache_dir: Path | None = None,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Progress | None = None,
     **params: Any,
 ) -> Scorer:
     """A ready scorer. For "bpr", `params` override `BprConfig` fields and `cache_dir` None means
-    `default_cache_dir()`; `progress(epoch, loss)` is only called when a model is trained."""
+    `default_cache_dir()`; `progress` hears of each epoch only when a model is trained."""
     if name == "popularity":
         if params:
             raise ValueError(f"scorer 'popularity' takes no parameters, got: {', '.join(sorted(params))}")

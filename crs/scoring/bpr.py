@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,8 @@ import numpy as np
 
 from crs.artifacts import ArtifactError, load_arrays, save_arrays
 from crs.index import FloatArray, IntArray
+from crs.progress import Progress, report
+from crs.settings import Checked, setting
 from crs.types import UserId
 
 if TYPE_CHECKING:
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 # Bump when the file layout or the meaning of a setting changes: older files are then retrained.
 FORMAT_VERSION = 2
 
-Progress = Callable[[int, float], None]
 
 # Standard deviation of the initial factors: small, so that early scores are near zero and the
 # first updates are decided by the data rather than the draw.
@@ -53,7 +54,7 @@ class ModelFileError(ArtifactError):
 
 
 @dataclass(frozen=True)
-class BprConfig:
+class BprConfig(Checked):
     """Training settings.
 
     The defaults were tuned a little on the valid split of lastfm_star (learning rate, epochs, L2,
@@ -61,39 +62,21 @@ class BprConfig:
     changes beyond that were taken. A learning rate of 0.2 or more is unstable at this batch size.
     """
 
-    dim: int = 32
-    epochs: int = 30
-    learning_rate: float = 0.1
-    reg: float = 1e-5
-    batch_size: int = 4096
-    seed: int = 0
-    use_friends: bool = False
-    friend_weight: float = 0.25
-    use_attributes: bool = True
+    # Checked by crs.settings' one validator, which also stores whole numbers given for a float as
+    # floats, so `reg = 0` and `reg = 0.0` give the same fingerprint and so the same cached model.
+    dim: int = setting(32, minimum=1)
+    epochs: int = setting(30, minimum=1)
+    learning_rate: float = setting(0.1, minimum=1e-12)
+    reg: float = setting(1e-5, minimum=0.0)
+    batch_size: int = setting(4096, minimum=1)
+    seed: int = setting(0, minimum=0)
+    use_friends: bool = setting(False)
+    friend_weight: float = setting(0.25, minimum=0.0)
+    use_attributes: bool = setting(True)
     # Largest change of one factor row in one step. An attribute shared by thousands of items in a
     # batch (a MovieLens genre) otherwise sums thousands of gradients into one step and diverges
     # (factors of 1e150). 3 is the smallest value that leaves LastFM training bit for bit as before.
-    max_step_norm: float = 3.0
-
-    def __post_init__(self) -> None:
-        # Settings come from TOML or JSON too: check the types, and store floats as floats so that
-        # `reg = 0` and `reg = 0.0` give the same fingerprint and so the same cached model.
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            if spec.type == "bool" and not isinstance(value, bool):
-                raise ValueError(f"BPR setting {spec.name} must be true or false, got {value!r}")
-            if spec.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"BPR setting {spec.name} must be an integer, got {value!r}")
-            if spec.type == "float":
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError(f"BPR setting {spec.name} must be a number, got {value!r}")
-                object.__setattr__(self, spec.name, float(value))
-        if self.dim < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("BPR dim, epochs and batch_size must be at least 1")
-        if not self.max_step_norm > 0:
-            raise ValueError("BPR max_step_norm must be positive")
-        if not self.learning_rate > 0 or self.reg < 0 or self.friend_weight < 0:
-            raise ValueError("BPR learning_rate must be positive; reg and friend_weight not negative")
+    max_step_norm: float = setting(3.0, minimum=1e-12)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> BprConfig:
@@ -330,7 +313,7 @@ def _sigmoid(x: FloatArray) -> FloatArray:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)))
 
 
-def _clip_rows(change: FloatArray, max_norm: float) -> FloatArray:
+def clip_rows(change: FloatArray, max_norm: float) -> FloatArray:
     """Rows of `change` scaled down to at most `max_norm` (Euclidean); the others unchanged."""
     norms = np.linalg.norm(change, axis=1)
     if not (norms > max_norm).any():
@@ -375,15 +358,15 @@ class _Table:
                 lr * (share[owners] - reg * counts[owners][:, None] * self.side_factors[members]),
                 len(self.side_factors),
             )
-        self.factors[unique] += _clip_rows(own, max_norm)
+        self.factors[unique] += clip_rows(own, max_norm)
         if side_change is not None and self.side_factors is not None:
-            self.side_factors += _clip_rows(side_change, max_norm)
+            self.side_factors += clip_rows(side_change, max_norm)
 
 
 def train_bpr(
     dataset: Dataset, config: BprConfig | None = None, progress: Progress | None = None
 ) -> BprScorer:
-    """Train on `dataset.train` only; `progress(epoch, mean BPR loss)` is called after each epoch."""
+    """Train on `dataset.train` only, reporting each epoch and its mean BPR loss to `progress`."""
     config = config or BprConfig()
     rng = np.random.default_rng(config.seed)
     user_ids = _user_rows(dataset)
@@ -456,7 +439,6 @@ def train_bpr(
             raise ValueError(
                 f"BPR training diverged in epoch {epoch} (learning_rate {lr}); use a smaller learning rate"
             )
-        if progress is not None:
-            progress(epoch, loss)
+        report(progress, f"training bpr on {dataset.name}", epoch, config.epochs, "epoch", f"loss {loss:.4f}")
 
     return BprScorer(dataset, config, user_factors, item_factors, item_bias, attribute_factors)

@@ -18,7 +18,6 @@ about an attribute of a "choice" group as one multiple-choice question over that
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import random
@@ -31,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from crs.config import ConfigError
 from crs.index import BoolArray, FloatArray
+from crs.registry import suggest
+from crs.settings import ConfigError
 from crs.types import Ask, Catalog, DialogueState
 
 STYLES = ("yesno", "choice")
@@ -64,16 +64,6 @@ GROUP_KEYS: dict[str, str] = {
 }
 _LIST_KEYS = ("never", "never_containing", "allow")  # a config adds to the bank's lists
 _TABLE_KEYS = ("weights", "attribute_weights", "names")  # a config updates the bank's tables
-
-
-def suggest(word: str, choices: Iterable[str], limit: int = 3) -> str:
-    """ " (did you mean 'x' or 'y'?)" for the closest choices, or "" when none is close."""
-    pool = list(choices)
-    lowered = {c.lower(): c for c in pool}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=limit, cutoff=0.6)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(repr(lowered[c]) for c in close) + "?)"
 
 
 def _kind_ok(value: Any, kind: str) -> bool:

@@ -5,7 +5,7 @@ label = "belief, genres only"   # name in reports (default: the file name)
 policy = "belief"
 [params]                        # override [policy.belief] of crs/defaults.toml
 list_size = 5
-[questions]                     # question rules and bank overrides (crs.lab.questions)
+[questions]                     # question rules and bank overrides (crs.questions)
 ask_groups = ["genre"]
 max_questions = 6
 ```
@@ -22,9 +22,7 @@ without a `[questions]` table has no question rules: the policy behaves exactly 
 
 from __future__ import annotations
 
-import inspect
 import json
-import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -32,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crs.config import ConfigError, defaults
-from crs.lab.questions import DEFAULT_BANK, NO_BANK, check_questions, resolve_questions, suggest
-from crs.registry import POLICIES
+from crs.questions import DEFAULT_BANK, NO_BANK, check_questions, resolve_questions
+from crs.registry import POLICIES, suggest
+from crs.settings import ConfigError, check_policy_params, default_tree, read_toml
 
 if TYPE_CHECKING:
     from crs.data import Dataset
@@ -46,55 +44,6 @@ TOP_KEYS: dict[str, str] = {
     "params": "policy parameters (table)",
     "questions": "question rules and bank overrides (table)",
 }
-# Constructor arguments that are not designer settings: given by the runner, or by [questions].
-_NOT_PARAMS = ("self", "dataset", "scorer", "training", "questions")
-
-
-def policy_parameters(policy: str) -> dict[str, Any]:
-    """A policy's settable parameters and their defaults: its constructor's keywords, with the
-    values of `[policy.<name>]` in crs/defaults.toml where that section sets them."""
-    signature = inspect.signature(POLICIES.get(policy))
-    found = {
-        name: parameter.default
-        for name, parameter in signature.parameters.items()
-        if name not in _NOT_PARAMS
-        and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
-    }
-    found.update(defaults().get("policy", {}).get(policy, {}))
-    return found
-
-
-def _same_kind(value: Any, default: Any) -> bool:
-    def number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-
-    if default is None or default is inspect.Parameter.empty:
-        return True
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return number(value) and math.isfinite(value)
-    if isinstance(default, str):
-        return isinstance(value, str)
-    if isinstance(default, list | tuple):
-        return isinstance(value, list) and all(number(v) for v in value)
-    return True
-
-
-def _kind(default: Any) -> str:
-    if isinstance(default, bool):
-        return "a boolean"
-    if isinstance(default, int):
-        return "an integer"
-    if isinstance(default, float):
-        return "a number"
-    if isinstance(default, str):
-        return "a string"
-    if isinstance(default, list | tuple):
-        return "a list of numbers"
-    return "a value"
 
 
 @dataclass(frozen=True)
@@ -133,33 +82,21 @@ class PolicyConfig:
         if policy not in POLICIES:
             raise ConfigError(
                 f"{source}: unknown policy {policy!r}{suggest(policy, POLICIES.names())}; "
-                f"choose one of: {', '.join(POLICIES.names())}"
+                f"choose one of: {', '.join(POLICIES.names())} (or package.module:Class)"
             )
         params = data.get("params", {})
         if not isinstance(params, Mapping):
             raise ConfigError(f"{source}: [params] must be a table of policy parameters")
-        known = policy_parameters(policy)
-        for name, value in params.items():
-            if name == "questions":
-                raise ConfigError(f"{source}: [params]: question rules belong in the [questions] table")
-            if name not in known:
-                raise ConfigError(
-                    f"{source}: [params]: unknown parameter {name!r} of policy {policy!r}"
-                    f"{suggest(name, known)}; allowed: {', '.join(known)}"
-                )
-            if not _same_kind(value, known[name]):
-                raise ConfigError(
-                    f"{source}: [params]: {name!r} must be {_kind(known[name])} "
-                    f"(default {known[name]!r}), got {value!r}"
-                )
-        params = {name: float(v) if isinstance(known[name], float) else v for name, v in params.items()}
+        if "questions" in params:
+            raise ConfigError(f"{source}: [params]: question rules belong in the [questions] table")
+        params = check_policy_params(policy, params, f"{source}: [params]")
         questions = data.get("questions")
         if questions is not None:
             if not isinstance(questions, Mapping):
                 raise ConfigError(f"{source}: [questions] must be a table")
             questions = check_questions(questions, f"{source}: [questions]")
             questions.setdefault("bank", DEFAULT_BANK)
-        policy_params: dict[str, Any] = dict(defaults().get("policy", {}).get(policy, {}))
+        policy_params: dict[str, Any] = dict(default_tree().get("policy", {}).get(policy, {}))
         policy_params.update(params)
         if questions is not None:
             resolved = dict(questions)
@@ -189,6 +126,14 @@ class PolicyConfig:
             raise ConfigError(f"{source}: not valid TOML ({error})") from None
         return cls.from_mapping(data, source, default_label, base)
 
+    def own_params(self) -> dict[str, Any]:
+        """What the file itself sets for the policy: its [params], and its question rules under
+        `questions` (bank path resolved) when it has a [questions] table."""
+        own = dict(self.params)
+        if "questions" in self.policy_params:
+            own["questions"] = self.policy_params["questions"]
+        return own
+
     def to_mapping(self) -> dict[str, Any]:
         """The configuration as its file would hold it (only what the file sets)."""
         out: dict[str, Any] = {"label": self.label, "policy": self.policy}
@@ -214,13 +159,8 @@ class PolicyConfig:
 def load_policy_config(path: Path) -> PolicyConfig:
     """Read and check a policy configuration file (label defaults to the file name)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"policy config file not found: {path}") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    return PolicyConfig.from_toml(text, str(path), default_label=path.stem, base=path.parent)
+    data = read_toml(path, "policy config file")
+    return PolicyConfig.from_mapping(data, str(path), default_label=path.stem, base=path.parent)
 
 
 # --- a small TOML writer (the standard library only reads TOML) ---------------------------------

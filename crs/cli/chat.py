@@ -1,0 +1,58 @@
+"""`crs chat`: the browser chat (Gradio on 127.0.0.1), with the policy lab in a second tab."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+from crs.cli.common import CliError, add_data_flags, add_policy_flags, progress_bars, settings_from_args
+
+FLAGS = {
+    "data.dir": "data_dir",
+    "chat.dataset": "dataset",
+    "chat.policy": "policy",
+    "chat.port": "port",
+    "paths.cache_dir": "cache_dir",
+}
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("chat", help="chat in the browser (Gradio, on 127.0.0.1)")
+    add_data_flags(parser)
+    parser.add_argument("--dataset", default=None, help="catalog to chat about (default: movielens)")
+    add_policy_flags(parser, " (default: belief)")
+    parser.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+    parser.add_argument(
+        "--no-retriever",
+        action="store_true",
+        help="skip the embedding retriever (its first build embeds the whole catalog: ~1 minute)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no phoning home
+    from crs.chat import build_bot
+    from ui.app import launch
+
+    settings = settings_from_args(args, FLAGS, policy_section="chat")
+    started = time.perf_counter()
+    use_retriever = settings.chat.retriever and not args.no_retriever
+    with progress_bars() as progress:
+        try:
+            bot = build_bot(settings, use_retriever=use_retriever, progress=progress)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    demo = launch(bot, "127.0.0.1", settings.chat.port or None, block=False, settings=settings)
+    seconds = time.perf_counter() - started
+    print(f"crs chat ({bot.dataset.name}, policy {settings.chat.policy}) ready in {seconds:.1f} s")
+    print(f"open {demo.local_url} in a browser; Ctrl+C stops", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+    return 0

@@ -1,0 +1,161 @@
+"""`crs view RUN`: a run folder's metrics and conversations, with the policy's reasons on request."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from crs.cli.common import CliError
+from crs.settings import Settings
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("view", help="show a run folder: metrics and conversations")
+    parser.add_argument("run", type=Path, help="a run folder written by `crs evaluate`")
+    parser.add_argument(
+        "--conversation",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="print this conversation turn by turn (repeatable)",
+    )
+    parser.add_argument(
+        "--failures", type=int, default=0, metavar="N", help="print the first N failed conversations"
+    )
+    parser.add_argument("--explain", action="store_true", help="explain each shown success by its graph path")
+    parser.add_argument(
+        "--why", action="store_true", help="ask the run's policy why it took each action (e.g. belief)"
+    )
+    parser.add_argument("--data-dir", help="data directory, when not the one the run used")
+    parser.set_defaults(handler=run)
+
+
+def describe_candidates(candidates: list[dict[str, Any]], limit: int = 5) -> str:
+    """The chosen action (marked *) first, then the others in the policy's order."""
+    shown = sorted(candidates, key=lambda c: not c.get("chosen"))[:limit]
+    return ", ".join(
+        f"{c['act']}{' ' + str(c['attribute']) if c.get('attribute') is not None else ''} "
+        f"{c['score']:.2f}{'*' if c.get('chosen') else ''}"
+        for c in shown
+    )
+
+
+def describe_turn(turn: dict[str, Any]) -> str:
+    if turn.get("actor") == "user":
+        return f"turn {turn['turn']:>2}  user   {turn['act']} {turn.get('attribute', '')}"
+    act = turn["act"]
+    head = f"turn {turn['turn']:>2}  system t={turn.get('t')}"
+    if act == "ask":
+        return f"{head} ask {turn['attribute']!r} -> {turn['answer']}"
+    if act == "recommend":
+        verdict = "accepted" if turn.get("accepted") else "rejected"
+        return f"{head} recommend {turn['items']} -> {verdict}"
+    return f"{head} {act}"
+
+
+def _load_dataset(settings: Settings, data_dir: str | None) -> Any:
+    from crs.data import load_dataset
+
+    data = settings.data
+    return load_dataset(data.dataset, data_dir or data.dir or None, split_seed=data.split_seed)
+
+
+class Explainer:
+    """Graph path explanations of the items accepted in a run, in the run's own dataset."""
+
+    def __init__(self, settings: Settings, data_dir: str | None) -> None:
+        from knowledge_graph import AttributeGraph
+
+        self.dataset = _load_dataset(settings, data_dir)
+        self.graph = AttributeGraph(self.dataset)
+
+    def explain(self, record: Any) -> str:
+        catalog = self.dataset.catalog
+        said = [
+            catalog.attribute_index(turn.attribute)
+            for turn in record.turns
+            if turn.attribute is not None and (turn.actor == "user" or turn.answer == "yes")
+        ]
+        item = catalog.item_index(record.target_item)
+        return str(self.graph.explain(item, said, record.user_id).text)
+
+
+class Reasoner:
+    """Replays conversations through the run's own policy and asks it why it acted (`explain`)."""
+
+    def __init__(self, settings: Settings, data_dir: str | None) -> None:
+        from crs.cli.common import progress_bars
+        from crs.factory import policy_for_run
+        from crs.settings import run_spec
+
+        self.dataset = _load_dataset(settings, data_dir)
+        spec = run_spec(settings)
+        with progress_bars() as progress:
+            self.policy: Any = policy_for_run(spec, self.dataset, settings.cache_dir, progress)
+        self.max_turns = spec.max_turns
+        if not hasattr(self.policy, "explain"):
+            raise CliError(f"policy {spec.policy!r} cannot explain its decisions (only e.g. belief can)")
+
+    def reasons(self, record: Any) -> dict[int, str]:
+        from crs.evaluation.records import replay
+
+        user = self.dataset.user(record.user_id)
+        return {
+            step.record.turn: str(self.policy.explain(step.state))
+            for step in replay(record, self.dataset.catalog, user, self.max_turns)
+        }
+
+
+def run(args: argparse.Namespace) -> int:
+    from crs.evaluation.records import read_transcripts
+    from crs.evaluation.report import format_table
+
+    metrics_path = args.run / "metrics.json"
+    transcripts_path = args.run / "transcripts.jsonl"
+    if not metrics_path.is_file() or not transcripts_path.is_file():
+        raise CliError(f"{args.run} is not a run folder (expected metrics.json and transcripts.jsonl)")
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        config = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, FileNotFoundError) as error:
+        raise CliError(f"{args.run}: unreadable run folder ({error})") from None
+    settings = Settings.from_dict(config, str(args.run / "config.json"))
+    row = {"dataset": settings.data.dataset, "policy": settings.evaluate.policy, **metrics}
+    print(format_table([row], label_keys=("dataset", "policy")))
+    wanted = set(args.conversation or [])
+    failures_left = args.failures
+    explainer = Explainer(settings, args.data_dir) if args.explain else None
+    if args.why and settings.evaluate.simulator == "llm":
+        raise CliError("--why replays rule-protocol runs; a run with the LLM user shows its words instead")
+    reasoner = Reasoner(settings, args.data_dir) if args.why else None
+    try:
+        for record in read_transcripts(transcripts_path):
+            show = record.conversation_id in wanted
+            if not show and failures_left > 0 and not record.success:
+                failures_left -= 1
+                show = True
+            if not show:
+                continue
+            print(
+                f"\nconversation {record.conversation_id}: user {record.user_id}, "
+                f"target {record.target_item}, "
+                f"{record.termination}"
+            )
+            reasons = reasoner.reasons(record) if reasoner else {}
+            for turn in record.to_json()["turns"]:
+                print("  " + describe_turn(turn))
+                for who in ("system_text", "user_text"):
+                    if turn.get(who):  # runs with the LLM user keep the words
+                        text = turn[who].strip().replace("\n", "\n" + " " * 14)
+                        print(f"      {'chat' if who == 'system_text' else 'user'}: {text}")
+                if turn.get("candidates"):  # traced runs (crs compare) keep what the policy weighed
+                    print("      considered: " + describe_candidates(turn["candidates"]))
+                if turn["turn"] in reasons:
+                    print("      why: " + reasons[turn["turn"]])
+            if explainer and record.success:
+                print("  why: " + explainer.explain(record))
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    return 0

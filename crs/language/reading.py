@@ -1,0 +1,49 @@
+"""What a message amounts to for the conversation: the one text-to-reply rule.
+
+The chat acts on it, and the LLM user checks its own words with it (`simulators.llm_user`), so
+the "agreement" the spoken evaluation reports is measured against exactly what the chat does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from crs.language.acts import Help, MoreLike, Restart, Understanding, to_user_reply
+from crs.types import Recommend, SystemAction, UserReply
+
+Kind = Literal["reply", "restart", "help", "clarify", "more_like", "not_understood"]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One message as the chat takes it. `reply` is set only for kind "reply": the dialogue state
+    receives it; every other kind makes the chat answer without a turn of the conversation."""
+
+    kind: Kind
+    reply: UserReply | None = None
+    clarify: str = ""  # the question back, for kind "clarify"
+    item: int | None = None  # the item to show more like, for kind "more_like"
+
+
+def read_message(
+    understanding: Understanding,
+    context: SystemAction | None,
+    item_attributes: dict[int, tuple[int, ...]] | None = None,
+) -> Reading:
+    """How the chat takes `understanding` of a message written while `context` was pending:
+    restart and help first, then a question back when unsure, "more like" on a shown list, and
+    otherwise the single reply the message amounts to (`to_user_reply`), if any."""
+    if understanding.of_type(Restart):
+        return Reading("restart")
+    if understanding.of_type(Help):
+        return Reading("help")
+    if understanding.clarify:
+        return Reading("clarify", clarify=understanding.clarify)
+    more = [act for act in understanding.acts if isinstance(act, MoreLike)]
+    if more and isinstance(context, Recommend):
+        return Reading("more_like", item=more[0].item)
+    reply = to_user_reply(understanding, item_attributes)
+    if reply is None:
+        return Reading("not_understood")
+    return Reading("reply", reply=reply)

@@ -1,0 +1,171 @@
+"""Titles: the forms a title may be written in, a catalog's title index with fuzzy lookup, and the
+guard that tells whether a text names a title.
+
+- **Title keys** (`title_keys`) are what the understander looks messages up by: the main title
+  without year, parentheses or leading article ("Godfather: Part II, The (1974)" -> "godfather
+  part 2", "godfather 2"), plus every a.k.a. form in parentheses.
+- **Fuzzy lookup** (`TitleIndex.closest`) scores a phrase against every title key with rapidfuzz.
+  The score is `similarity`: 2 * LCS / (len a + len b), the formula of difflib's ratio with the
+  exact longest common subsequence rather than difflib's greedy matching blocks, so it is never
+  lower than the difflib ratio the thresholds were chosen with. Of equally close titles the one
+  the fewest typos away is taken (`closest_typo`), then the one of the best-known item (most
+  attributes), the rule that also decides shared keys.
+- **The title guard** (`TitleGuard`) keeps the simulated user from naming its hidden target: a
+  text leaks a title when it holds one of the title's forms as whole words, with the spaces left
+  out, or within `FUZZY_TITLE` (typos). Titles made only of everyday words ("Yes", "Low") are
+  not guarded: saying "yes" does not reveal the band Yes.
+
+The chat and the simulated user read titles with the same folding (`crs.language.text`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from crs.language.lexicon import LEXICON
+from crs.language.text import closest, closest_typo, normalize, words
+from crs.types import Catalog
+
+MAX_TITLE_WORDS = 10  # longest title, in words, that is looked up
+FUZZY_TITLE = 0.86  # similarity at which a phrase of a text counts as the title (typos, missing spaces)
+MIN_FUZZY_CHARS = 5  # shorter title forms are matched exactly only: fuzzy on "ABBA" hits too much
+
+_TITLE_YEAR = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
+_PARENS = re.compile(r"\(([^)]*)\)")
+_AKA = re.compile(r"^(a\.?k\.?a\.?)\s*", re.IGNORECASE)
+_TRAILING_ARTICLE = re.compile(
+    rf"^(.*), ({'|'.join(re.escape(a) for a in LEXICON.trailing_articles)})$", re.IGNORECASE
+)
+
+
+def digits_for_numerals(folded_words: Iterable[str]) -> list[str]:
+    """Roman numerals read as digits, the way title keys store them ("rocky ii" -> "rocky 2")."""
+    return [LEXICON.roman_numerals.get(word, word) for word in folded_words]
+
+
+def title_key(folded_words: Iterable[str]) -> str:
+    """The lookup key of a run of message words."""
+    return " ".join(digits_for_numerals(folded_words))
+
+
+def title_keys(title: str) -> list[str]:
+    """Lookup keys of a catalog title: main title without year or article, plus any a.k.a. form."""
+    title = _TITLE_YEAR.sub("", title)
+    variants = [_PARENS.sub(" ", title)]
+    variants += [_AKA.sub("", inner) for inner in _PARENS.findall(title)]
+    keys: list[str] = []
+    for variant in variants:
+        # "Godfather: Part II, The" -> "The Godfather: Part II"
+        match = _TRAILING_ARTICLE.match(variant.strip())
+        if match:
+            variant = f"{match.group(2)} {match.group(1)}"
+        key_words = digits_for_numerals(words(variant))
+        while key_words and key_words[0] in LEXICON.leading_articles:
+            key_words = key_words[1:]
+        if "part" in key_words:
+            # "godfather part 2" -> also "godfather 2"
+            short = [w for i, w in enumerate(key_words) if not (w == "part" and i + 1 < len(key_words))]
+            if short and short != key_words:
+                keys.append(" ".join(short))
+        if key_words:
+            keys.append(" ".join(key_words))
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class TitleMatch:
+    item: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class TitleIndex:
+    """Title key -> item of one catalog. Where items share a key, the one with the most attributes (a
+    proxy for how well known it is) has it."""
+
+    items: Mapping[str, int]
+    keys: tuple[str, ...]  # the candidates of a fuzzy lookup, best-known items first
+    max_words: int  # words of the longest key, at most MAX_TITLE_WORDS
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> TitleIndex:
+        items: dict[str, int] = {}
+        for item in catalog.items:
+            for key in title_keys(item.title):
+                best = items.get(key)
+                if best is None or len(item.attributes) > len(catalog.items[best].attributes):
+                    items[key] = item.index
+        max_words = min(MAX_TITLE_WORDS, max((key.count(" ") + 1 for key in items), default=1))
+        # Best-known items first: of titles equally close to a phrase, and as many typos away, a fuzzy
+        # lookup takes the first.
+        keys = sorted(items, key=lambda key: -len(catalog.items[items[key]].attributes))
+        return cls(items=MappingProxyType(items), keys=tuple(keys), max_words=max_words)
+
+    def item(self, key: str) -> int | None:
+        """The item whose title key is exactly `key`."""
+        return self.items.get(key)
+
+    def closest(self, phrase: str, cutoff: float) -> TitleMatch | None:
+        """The item whose title key is most similar to `phrase`, if at least `cutoff` similar."""
+        found = closest_typo(phrase, self.keys, cutoff)
+        return None if found is None else TitleMatch(self.items[found[0]], found[1])
+
+
+# --- the title guard ------------------------------------------------------------------------------
+
+
+def title_forms(title: str) -> tuple[str, ...]:
+    """The ways a title may be written: "Lion King, The (1994)" -> "the lion king", "lion king"."""
+    base = _TITLE_YEAR.sub("", title.strip()).strip()
+    moved = _TRAILING_ARTICLE.match(base)
+    candidates = [base]
+    if moved:
+        candidates += [f"{moved.group(2)} {moved.group(1)}", moved.group(1)]
+    if "&" in base:
+        # Folding reads "&" as "and"; people also just leave it out ("simon garfunkel").
+        candidates += [candidate.replace("&", " ") for candidate in candidates]
+    forms: list[str] = []
+    for candidate in candidates:
+        form = normalize(candidate)
+        if form.startswith("the ") and len(form) > 8:
+            forms.append(form[4:])
+        forms.append(form)
+    everyday = LEXICON.title_guard_everyday_words
+    return tuple(
+        form
+        for form in dict.fromkeys(forms)
+        if form and not all(word in everyday or word.isdigit() for word in form.split())
+    )
+
+
+def _windows(text_words: Sequence[str], size: int, length: int) -> list[str]:
+    """Runs of `size` consecutive words whose length is within 3 characters of `length`."""
+    runs = (" ".join(text_words[start : start + size]) for start in range(max(0, len(text_words) - size) + 1))
+    return [run for run in runs if abs(len(run) - length) <= 3]
+
+
+class TitleGuard:
+    """Says whether a text names one title (whole words, case-insensitive, small typos allowed)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.forms = title_forms(title)
+
+    def leaks(self, text: str) -> bool:
+        if not self.forms:
+            return False
+        text_words = words(text)
+        padded = f" {' '.join(text_words)} "
+        for form in self.forms:
+            if f" {form} " in padded or f" {form.replace(' ', '')} " in padded:
+                return True
+            if len(form) < MIN_FUZZY_CHARS:
+                continue
+            n = form.count(" ") + 1
+            for size in {max(1, n - 1), n, n + 1}:
+                if closest(form, _windows(text_words, size, len(form)), FUZZY_TITLE) is not None:
+                    return True
+        return False
