@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             policy = policy_for_run(spec, dataset)
             setup_seconds = time.perf_counter() - started
             result = evaluate(spec, dataset, policy)
+            result.raise_for_errors()
             curves[run] = list(result.metrics.success_by_turn)
             timing = {
                 "conversations_per_second": result.conversations_per_second,

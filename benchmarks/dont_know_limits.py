@@ -26,6 +26,7 @@ from crs.data import load_dataset
 from crs.evaluation.report import format_table
 from crs.evaluation.runner import RunSpec, evaluate
 from crs.factory import policy_for_run
+from crs.index import FloatArray
 from crs.types import DialogueState
 from policy.belief import BeliefPolicy, Decision
 
@@ -33,8 +34,8 @@ from policy.belief import BeliefPolicy, Decision
 class ReaskingBelief(BeliefPolicy):
     """Diagnostic only: forgets which attributes got "don't know", so it may ask them again."""
 
-    def decide(self, state: DialogueState) -> Decision:
-        return super().decide(state.evolve(unknown_attributes=()))
+    def decide(self, state: DialogueState, evidence: FloatArray | None = None) -> Decision:
+        return super().decide(state.evolve(unknown_attributes=()), evidence)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             (f"{args.dont_know:.0%} don't know, may re-ask (bound)", unknown, reasking),
         ):
             result = evaluate(spec, dataset, chosen)
+            result.raise_for_errors()
             rows.append({"dataset": name, "setting": label, **result.summary()})
             print(format_table(rows[-1:], ("dataset", "setting")), file=sys.stderr, flush=True)
     print(format_table(rows, ("dataset", "setting")))

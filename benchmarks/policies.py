@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     **ANSWER_MODELS[answers],  # type: ignore[arg-type]
                 )
                 result = evaluate(spec, dataset, policy)
+                result.raise_for_errors()
                 curves[dataset_name][answers][run] = list(
                     compute_metrics([r.outcome for r in result.records[:SUBSET]]).success_by_turn
                 )

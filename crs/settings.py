@@ -284,8 +284,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class RunSpec(Checked):
-    """Everything that determines the numbers of one evaluation run (built by
-    `Settings.run_spec`; its defaults are those of crs/defaults.toml)."""
+    """Everything that determines the numbers of one evaluation run (built from settings by
+    `run_spec`; its defaults are those of crs/defaults.toml)."""
 
     dataset: str = setting("lastfm_star", nonempty=True)
     split: str = setting("valid", nonempty=True)
@@ -336,7 +336,12 @@ def run_spec(settings: Settings, trace: bool = False) -> RunSpec:
 
 
 def default_tree() -> dict[str, Any]:
-    """crs/defaults.toml as plain data."""
+    """crs/defaults.toml as plain data (a fresh copy: callers merge into it)."""
+    return copy.deepcopy(_defaults_file())
+
+
+@cache
+def _defaults_file() -> dict[str, Any]:
     text = resources.files("crs").joinpath("defaults.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 

@@ -28,7 +28,13 @@ FLAGSHIP = "belief:bpr"
 
 
 def load(name: str) -> Any:
-    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+    path = RESULTS / name
+    if not path.is_file():
+        raise SystemExit(
+            f"{path.relative_to(ROOT)} is missing: run the benchmark that writes it "
+            "(its command stands above its table in README.md)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -408,6 +414,31 @@ def llm_simulator() -> str:
     return table(headers, lines)
 
 
+def llm_speed() -> str:
+    """benchmarks/llm_simulator.py --speed and benchmarks/llm_backend.py: how fast the LLM user
+    talks and what the local model costs (the exact-words mode the simulator uses)."""
+    speed = {row["simulator"]: row for row in load("llm_simulator_speed.json")["rows"]}
+    one, two = speed["llm, 1 worker(s)"], speed["llm, 2 worker(s)"]
+    model = next(mode for mode in load("llm_backend.json")["modes"] if mode["exact"])
+    rows = [
+        [
+            f"LLM user, 1 worker ({one['conversations']} lastfm_star conversations)",
+            f"{one['seconds_per_conversation']:.2f} s per conversation, "
+            f"{one['conversations_per_minute']:.1f} per minute",
+        ],
+        ["LLM user, 2 workers", f"{two['conversations_per_minute']:.1f} per minute"],
+        ["model load", f"{model['load_s']:.1f} s"],
+        ["generation", f"{model['with_prefix_reuse']['generation_tokens_per_s']:.0f} tokens/s"],
+        [
+            "short reply, shared prefix reused / not",
+            f"{model['with_prefix_reuse']['s_per_reply']:.2f} s / "
+            f"{model['without_prefix_reuse']['s_per_reply']:.2f} s",
+        ],
+        ["disk-cache hit", f"{model['cache_hit_ms']:.2f} ms"],
+    ]
+    return table(["measure", "value"], rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "policies-first": policies_first,
     "policies-full": policies_full,
@@ -420,6 +451,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "chat": chat,
     "retrieval": retrieval,
     "llm-simulator": llm_simulator,
+    "llm-speed": llm_speed,
 }
 
 

@@ -141,3 +141,17 @@ def test_tracker_never_mutates_the_previous_state() -> None:
     assert second.rejected_attributes == (2,) and second.rejected_items == ()
     assert third.rejected_items == (4, 5) and third.turn == 3
     assert update(third, Ask(6), AnswerReply(Answer.DONT_KNOW)).unknown_attributes == (6,)
+
+
+def test_a_broken_policy_ends_its_conversations_in_error_and_benchmarks_refuse_them(tiny: Dataset) -> None:
+    class Broken:
+        name = "broken"
+
+        def act(self, state: object, rng: object) -> Ask:
+            raise TypeError("decide() takes 2 positional arguments but 3 were given")
+
+    result = evaluate(RunSpec(dataset="tiny", policy="max_entropy", scorer="popularity"), tiny, Broken())
+    assert [r.termination for r in result.records] == ["error"] and not result.records[0].success
+    assert "takes 2 positional arguments" in result.records[0].extra["error"]
+    with pytest.raises(RuntimeError, match="1 of 1 conversations ended in an error"):
+        result.raise_for_errors()

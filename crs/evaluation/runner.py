@@ -108,6 +108,17 @@ class RunResult:
     decision_ms_p50: float
     decision_ms_p95: float
 
+    def raise_for_errors(self) -> None:
+        """For benchmarks: a run whose conversations failed is not a result (RuntimeError naming
+        the first failure), however good the other numbers look."""
+        failed = [record for record in self.records if record.termination == "error"]
+        if failed:
+            first = failed[0]
+            raise RuntimeError(
+                f"{len(failed)} of {len(self.records)} conversations ended in an error; conversation "
+                f"{first.conversation_id}: {first.extra.get('error', 'no message')}"
+            )
+
     @property
     def conversations_per_second(self) -> float:
         return len(self.records) / self.seconds if self.seconds > 0 else float("inf")
