@@ -57,6 +57,9 @@ MAX_WISHES = 3  # the retriever reads the person's last few wishes, not the whol
 MAX_WISH_CHARACTERS = 500
 
 
+LIKENESS_TO_SAY = 0.4  # similarity (0-1, see crs.scoring.similarity) from which "much like X" is said
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     role: Role
@@ -114,7 +117,6 @@ class ChatBot:
         self.understander = understander
         self.graph = graph
         self.max_turns = max_turns
-        self._item_attributes = {item.index: item.attributes for item in self.catalog.items}
         self._frequency = dataset.catalog.index.item_frequency()
         # LastFM's tags are music ("Do you like jazz?"); everything else is worded as films.
         self.domain = "music" if dataset.name.startswith("lastfm") else "movies"
@@ -153,7 +155,7 @@ class ChatBot:
         shown = text if len(text) <= 2000 else text[:2000] + " …"
         session = session.say("user", shown)
         understanding = self.understander.understand(text, session.pending)
-        reading = read_message(understanding, session.pending, self._item_attributes)
+        reading = read_message(understanding, session.pending)
         if reading.kind == "restart":
             return self.start(session.seed + 1, session.policy, session.state.user)
         if reading.kind == "help":
@@ -164,16 +166,24 @@ class ChatBot:
             return self.handle_reply(session, self.more_like(reading.item), from_text=True)
         if reading.reply is None:
             return session.say("assistant", self.not_understood(session))
-        if isinstance(reading.reply, InformReply) and reading.reply.attributes:
+        if session.finished and isinstance(reading.reply, InformReply):
+            # A new wish after the search ended starts the next search; the chat so far stays.
+            fresh = self.start(session.seed + 1, session.policy, session.state.user)
+            session = replace(
+                fresh, messages=session.messages + (ChatMessage("assistant", "A new search, then."),)
+            )
+        if isinstance(reading.reply, InformReply) and (reading.reply.attributes or reading.reply.liked_items):
             session = replace(session, wishes=(session.wishes + (text[:MAX_WISH_CHARACTERS],))[-MAX_WISHES:])
         return self.handle_reply(session, reading.reply, from_text=True)
 
-    def handle_reply(self, session: ChatSession, reply: UserReply, from_text: bool = False) -> ChatSession:
+    def handle_reply(
+        self, session: ChatSession, reply: UserReply, from_text: bool = False, label: str | None = None
+    ) -> ChatSession:
         """Apply one reply (from text or a button) and let the policy act on the new state."""
         if session.finished:
             return session.say("assistant", "We are done here: press Restart to look for something else.")
-        if not from_text:
-            session = session.say("user", self.describe_reply(session, reply))
+        if not from_text:  # a click: shown as the button's label, or described
+            session = session.say("user", label or self.describe_reply(session, reply))
         pending = session.pending
         if isinstance(reply, QuitReply):
             state = transition(session.state, pending, reply).state
@@ -193,7 +203,8 @@ class ChatBot:
             title = self.catalog.items[reply.item].title
             session = replace(session, state=state, pending=None, accepted_item=reply.item)
             return session.say(
-                "assistant", f"Great choice: {title}. Enjoy! Press Restart to look for something else."
+                "assistant",
+                f"Great choice: {title}. Enjoy! Tell me what you would like next, or press Restart.",
             )
         if isinstance(reply, RejectReply) and not isinstance(pending, Recommend):
             return session.say(
@@ -203,11 +214,21 @@ class ChatBot:
         session = replace(session, state=state, pending=None)
         return self.next_action(session)
 
-    def more_like(self, item: int, keep: int = 3) -> InformReply:
-        """ "More like this one": its `keep` most specific attributes (the rarest in the catalog)
-        become wishes. The list it was in counts as seen, so its items are not shown again."""
-        attributes = sorted(self.catalog.items[item].attributes, key=lambda a: (self._frequency[a], a))
-        return InformReply(attributes=tuple(attributes[:keep]))
+    def more_like(self, item: int) -> InformReply:
+        """ "More like this one": the item becomes a liked item, evidence toward items similar to
+        it (see `policy.belief`). The list it was in counts as seen, so its items are not shown
+        again."""
+        return InformReply(attributes=(), liked_items=(item,))
+
+    def named_items(self, session: ChatSession) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The items the person named as liked and as disliked so far, in the order named."""
+        liked: list[int] = []
+        disliked: list[int] = []
+        for exchange in session.state.history:
+            if isinstance(exchange.reply, InformReply):
+                liked.extend(exchange.reply.liked_items)
+                disliked.extend(exchange.reply.disliked_items)
+        return tuple(dict.fromkeys(liked)), tuple(dict.fromkeys(disliked))
 
     def remove_constraint(self, session: ChatSession, attribute: int) -> ChatSession:
         """Forget one understood preference (liked or disliked attribute) and re-plan."""
@@ -275,9 +296,11 @@ class ChatBot:
         pending = session.pending
         if not isinstance(pending, Ask) or attribute not in dict(self.choices(session)):
             return session.say("assistant", "That is not one of the choices: pick one of the buttons.")
+        label = dict(self.choices(session))[attribute]  # "1990s", not "Yes": what the person clicked
         if attribute == pending.attribute:
-            return self.handle_reply(session, AnswerReply(Answer.YES))
-        return self.handle_reply(session, InformReply(attributes=(attribute,), unwanted=(pending.attribute,)))
+            return self.handle_reply(session, AnswerReply(Answer.YES), label=label)
+        inform = InformReply(attributes=(attribute,), unwanted=(pending.attribute,))
+        return self.handle_reply(session, inform, label=label)
 
     def recommendation(self, action: Recommend, session: ChatSession | None = None) -> str:
         from crs.language import generation
@@ -306,9 +329,27 @@ class ChatBot:
         return generation.explain(self.graph.explain(item, session.state), _words(session))
 
     def explain_list(self, session: ChatSession, action: Recommend) -> str:
-        """ "Why this?" for the top of a list: the graph path of its first items."""
-        reasons = [self.explain_item(session, item) for item in action.items[:3]]
+        """ "Why this?" for the top of a list: the graph path of its first items, and which of
+        the films the person named as liked it is closest to."""
+        reasons = [
+            " ".join(
+                part for part in (self.explain_item(session, item), self.likeness(session, item)) if part
+            )
+            for item in action.items[:3]
+        ]
         return "\n".join(f"Why #{rank}? {reason}" for rank, reason in enumerate(reasons, 1) if reason)
+
+    def likeness(self, session: ChatSession, item: int) -> str:
+        """ "It is much like The Matrix (1999), which you liked." for the named film `item` is
+        most similar to, when it is similar enough to say so; "" otherwise."""
+        liked, _ = self.named_items(session)
+        similarity = getattr(self.policy_for(session), "similarity_to", None)
+        if not liked or similarity is None:
+            return ""
+        score, nearest = max((float(similarity(named)[item]), named) for named in liked)
+        if score < LIKENESS_TO_SAY:
+            return ""
+        return f"It is much like {self.catalog.items[nearest].title}, which you liked."
 
     def describe_reply(self, session: ChatSession, reply: UserReply) -> str:
         if isinstance(reply, AnswerReply):
@@ -338,13 +379,23 @@ class ChatBot:
     # --- export ---------------------------------------------------------------------------------
 
     def transcript_jsonl(self, session: ChatSession) -> str:
-        """The conversation in the evaluation transcript format (one JSON object, one line)."""
+        """The conversation in the evaluation transcript format (one JSON object, one line), made
+        readable: both sides' words, the titles of every item it names, and what was understood.
+        Saved mid-conversation, its termination is "in_progress"."""
         from crs.evaluation.records import RunInfo, build_record, history_records
 
         run = RunInfo(
             self.dataset.name, "chat", session.policy or self.default_policy, "person", session.seed
         )
         accepted = session.accepted_item
+        state = session.state
+        names = [a.name for a in self.catalog.attributes]
+        liked_items, disliked_items = self.named_items(session)
+        actions = [e.action for e in state.history] + [session.pending]
+        shown = {i for action in actions if isinstance(action, Recommend) for i in action.items}
+        named = (
+            shown | set(liked_items) | set(disliked_items) | ({accepted} if accepted is not None else set())
+        )
         record = build_record(
             run,
             self.catalog,
@@ -352,13 +403,21 @@ class ChatBot:
             user_id=WEB_USER,
             # A person has no hidden target: the accepted item stands for it ("" while none is).
             target=accepted,
-            turns=history_records(self.catalog, session.state.history),
+            turns=history_records(self.catalog, state.history),
             accepted_item=accepted,
-            # A download mid-conversation is a snapshot: the person may still go on.
-            termination=session.state.termination or "user_quit",
-            extra={} if session.finished else {"in_progress": True},
+            termination=state.termination or "in_progress",
+            extra={
+                "messages": [{"role": m.role, "text": m.text} for m in session.messages],
+                "titles": {str(self.catalog.items[i].id): self.catalog.items[i].title for i in sorted(named)},
+                "understood": {
+                    "likes": [names[a] for a in state.accepted_attributes],
+                    "does_not_want": [names[a] for a in state.rejected_attributes],
+                    "films_like": [self.catalog.items[i].title for i in liked_items],
+                    "nothing_like": [self.catalog.items[i].title for i in disliked_items],
+                },
+            },
         )
-        return json.dumps(record.to_json()) + "\n"
+        return json.dumps(record.to_json(), ensure_ascii=False) + "\n"
 
 
 def _words(session: ChatSession | None) -> random.Random:
@@ -405,12 +464,18 @@ def build_bot(settings: Settings, use_retriever: bool = False, progress: Progres
         from crs.retrieval import open_retriever
 
         retriever = open_retriever(dataset.catalog, dataset.name, cache_dir, progress=progress)
+        retriever.warm_up()
     understander = Understander(
         dataset.catalog, nearest_attributes=retriever.nearest_attributes if retriever else None
     )
+    policy = make_policy(chat.policy)
+    # Whatever the policy builds on first use is built now, not while the first visitor waits.
+    warm_up = getattr(policy, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
     return ChatBot(
         dataset,
-        make_policy(chat.policy),
+        policy,
         understander,
         AttributeGraph(dataset),
         policy_factory=make_policy,

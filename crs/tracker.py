@@ -31,6 +31,10 @@ def _merge(existing: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
     return existing + tuple(a for a in dict.fromkeys(new) if a not in existing)
 
 
+def _without(existing: tuple[int, ...], dropped: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(a for a in existing if a not in dropped) if dropped else existing
+
+
 def update(state: DialogueState, action: SystemAction | None, reply: UserReply | None) -> DialogueState:
     """The state after `reply` answered `action` (None: the user speaks first).
 
@@ -51,8 +55,12 @@ def update(state: DialogueState, action: SystemAction | None, reply: UserReply |
         if isinstance(action, Recommend):
             # Volunteering after a list means none of the shown items was wanted.
             changes["rejected_items"] = _merge(state.rejected_items, action.items)
-        changes["accepted_attributes"] = _merge(state.accepted_attributes, reply.attributes)
-        changes["rejected_attributes"] = _merge(state.rejected_attributes, reply.unwanted)
+        # A later statement overrides an earlier one: "comedy", then "no comedy" leaves it unwanted.
+        accepted = _merge(_without(state.accepted_attributes, reply.unwanted), reply.attributes)
+        changes["accepted_attributes"] = accepted
+        changes["rejected_attributes"] = _merge(
+            _without(state.rejected_attributes, reply.attributes), reply.unwanted
+        )
     elif isinstance(reply, AnswerReply):
         if not isinstance(action, Ask):
             raise InvalidTurnError(f"a yes/no answer needs a question, got {action!r}")

@@ -148,10 +148,14 @@ class RejectReply:
 
 @dataclass(frozen=True, slots=True)
 class InformReply:
-    """The user volunteers attributes the wanted item has (and, optionally, ones it must not have)."""
+    """The user volunteers attributes the wanted item has (and, optionally, ones it must not have),
+    and may name items they liked or disliked ("something like The Matrix"): evidence toward items
+    similar to those, never a constraint, and the named items themselves are known to the user."""
 
     attributes: tuple[int, ...]
     unwanted: tuple[int, ...] = ()
+    liked_items: tuple[int, ...] = ()
+    disliked_items: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +168,17 @@ UserReply: TypeAlias = AnswerReply | AcceptReply | RejectReply | InformReply | Q
 
 # --- dialogue state -----------------------------------------------------------------------------
 
-Termination: TypeAlias = Literal["success", "max_turns", "user_quit", "no_candidates", "error"]
-TERMINATIONS: tuple[Termination, ...] = ("success", "max_turns", "user_quit", "no_candidates", "error")
+Termination: TypeAlias = Literal["success", "max_turns", "user_quit", "no_candidates", "error", "in_progress"]
+# "in_progress" is never a state's: it marks the record of a conversation saved while still going
+# on (a chat transcript downloaded mid-conversation).
+TERMINATIONS: tuple[Termination, ...] = (
+    "success",
+    "max_turns",
+    "user_quit",
+    "no_candidates",
+    "error",
+    "in_progress",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,10 @@ Belief. p(i) ∝ prior(i) x likelihood(answers | i), recomputed from the dialogu
   on tuning conversations;
 - a volunteered attribute is a "yes" with a small error rate `inform_error`; an unwanted one is
   a "no";
+- an item the user names as liked ("something like The Matrix") adds `similar_weight` x its
+  similarity to every item (`crs.scoring.similarity`: distinctive shared attributes and shared
+  audiences), a disliked one takes it away: evidence, never a filter. The named item itself is
+  ruled out, since the user knows it;
 - a yes/no answer agrees with an item with probability 1 - e and contradicts it with probability
   e, where the user's error rate e is itself uncertain: a mixture over `error_rates` with weights
   `error_weights`. A user who never contradicts themselves is soon believed to be exact, one who
@@ -61,11 +65,26 @@ from policy.prior import FEATURES, PriorFeatures, fit_conditional_logit, opening
 if TYPE_CHECKING:
     from crs.data import Dataset
     from crs.scoring import Scorer
+    from crs.scoring.similarity import ItemSimilarity
 
 PRIOR_FORMAT = 1
 # Items whose belief is below this share of the most probable item's cannot matter within 15
 # turns; dropping them keeps every per-turn computation small.
 NEGLIGIBLE = 1e-5
+
+
+def _said_last(state: DialogueState) -> dict[int, int]:
+    """Attribute -> the history position of the user's last volunteered statement about it ("no
+    comedy after all"): it overrides what they said or answered about it before. Answers do not
+    override each other: contradicting answers are evidence of a noisy user, which the error
+    model learns from. In the simulated protocol nothing is ever stated twice."""
+    last: dict[int, int] = {}
+    for turn, exchange in enumerate(state.history):
+        reply = exchange.reply
+        if isinstance(reply, InformReply):
+            for attribute in (*reply.attributes, *reply.unwanted):
+                last[attribute] = turn
+    return last
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,7 @@ class BeliefPolicy(PolicyBase):
         dont_know_strength: float = 4.0,
         prior_weight: float = 1.0,
         cold_user_popularity: float = 1.0,
+        similar_weight: float = 8.0,
         use_prior: bool = True,
         prior_l2: float = 0.001,
         prior_seed: int = 0,
@@ -151,6 +171,10 @@ class BeliefPolicy(PolicyBase):
         self.dont_know_strength = dont_know_strength
         self.prior_weight = prior_weight
         self.cold_user_popularity = cold_user_popularity
+        if similar_weight < 0:
+            raise ValueError(f"similar_weight must be non-negative, got {similar_weight}")
+        self.similar_weight = similar_weight
+        self._similarity: ItemSimilarity | None = None
         self.features = PriorFeatures(dataset, scorer)
         self.trained: Trained | None = None
         if use_prior:
@@ -208,6 +232,34 @@ class BeliefPolicy(PolicyBase):
             self._prior_user, self._prior_logits = user_id, logits
         return self._prior_logits
 
+    def warm_up(self) -> None:
+        """Build now what the first "like X" would otherwise build (a chat calls this at start)."""
+        self._item_similarity()
+
+    def _item_similarity(self) -> ItemSimilarity:
+        if self._similarity is None:
+            from crs.scoring.similarity import ItemSimilarity  # scipy: only when someone names an item
+
+            self._similarity = ItemSimilarity(self.dataset)
+        return self._similarity
+
+    def similarity_to(self, item: int) -> FloatArray:
+        """How similar every item is to `item`, in [0, 1] (what "like `item`" weighs by)."""
+        return self._item_similarity().to(item)
+
+    def similar_evidence(self, liked: Sequence[int], disliked: Sequence[int]) -> FloatArray:
+        """Per-item log-odds from items the user named: toward items like the liked ones, away
+        from items like the disliked ones (`crs.scoring.similarity`). The named items themselves
+        are ruled out: the user knows them."""
+        similarity = self._item_similarity()
+        evidence = np.zeros(self.dataset.catalog.n_items)
+        for item in liked:
+            evidence += self.similar_weight * similarity.to(item)
+        for item in disliked:
+            evidence -= self.similar_weight * similarity.to(item)
+        evidence[np.asarray([*liked, *disliked], dtype=np.int64)] = -np.inf
+        return evidence
+
     def belief(
         self, state: DialogueState, evidence: FloatArray | None = None
     ) -> tuple[IntArray, FloatArray, float]:
@@ -220,15 +272,20 @@ class BeliefPolicy(PolicyBase):
         agree = np.zeros(n)
         disagree = np.zeros(n)
         log_inform_yes, log_inform_no = np.log1p(-self.inform_error), np.log(self.inform_error)
-        for exchange in state.history:
+        said_last = _said_last(state)
+        for turn, exchange in enumerate(state.history):
             action, reply = exchange.action, exchange.reply
             if isinstance(reply, InformReply):
                 for attribute in reply.attributes:
-                    logits += np.where(self.index.mask_of(attribute), log_inform_yes, log_inform_no)
+                    if said_last.get(attribute, turn) == turn:
+                        logits += np.where(self.index.mask_of(attribute), log_inform_yes, log_inform_no)
                 for attribute in reply.unwanted:
-                    logits += np.where(self.index.mask_of(attribute), log_inform_no, log_inform_yes)
+                    if said_last.get(attribute, turn) == turn:
+                        logits += np.where(self.index.mask_of(attribute), log_inform_no, log_inform_yes)
+                if reply.liked_items or reply.disliked_items:
+                    logits += self.similar_evidence(reply.liked_items, reply.disliked_items)
             elif isinstance(reply, AnswerReply) and isinstance(action, Ask):
-                if reply.answer is Answer.DONT_KNOW:
+                if reply.answer is Answer.DONT_KNOW or said_last.get(action.attribute, turn) > turn:
                     continue
                 has = self.index.mask_of(action.attribute)
                 agrees = has if reply.answer is Answer.YES else ~has

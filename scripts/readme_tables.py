@@ -439,6 +439,38 @@ def llm_speed() -> str:
     return table(["measure", "value"], rows)
 
 
+# --- benchmarks/mentions.py --------------------------------------------------------------------------
+
+
+def mentions() -> str:
+    """Movies and genres named in words nobody here wrote (INSPIRED dev, ReDial), per half."""
+    report = load("mentions.json")
+    names = {"tune": "tune (looked at)", "heldout": "held-out (never looked at)"}
+    rows = []
+    for part in ("tune", "heldout"):
+        inspired, redial = report["inspired"][part], report["redial"][part]
+        rows.append(
+            [
+                names[part],
+                f"{f3(inspired['movies']['recall'])} / {f3(inspired['movies']['precision'])} "
+                f"({inspired['movies']['support']})",
+                f"{f3(inspired['genres']['recall'])} / {f3(inspired['genres']['precision'])} "
+                f"({inspired['genres']['support']})",
+                f"{f3(redial['mentions']['recall'])} / {f3(redial['mentions']['precision'])} "
+                f"({redial['mentions']['support']})",
+                f"{f3(redial['liked_read_right'])} ({redial['liked_known']})",
+            ]
+        )
+    headers = [
+        "half",
+        "INSPIRED movies R / P (n)",
+        "INSPIRED genres R / P (n)",
+        "ReDial mentions R / P (n)",
+        "ReDial liked read right (n)",
+    ]
+    return table(headers, rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "policies-first": policies_first,
     "policies-full": policies_full,
@@ -452,6 +484,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "retrieval": retrieval,
     "llm-simulator": llm_simulator,
     "llm-speed": llm_speed,
+    "mentions": mentions,
 }
 
 

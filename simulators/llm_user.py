@@ -282,7 +282,6 @@ class LLMUser:
         self.decider = self._protocol_user(catalog, self.options)
         # The wrappers read only how many turns have passed from the state they are given.
         self._blank_state = new_state(User("simulated"))
-        self._item_attributes = {i.index: i.attributes for i in catalog.items}
         # Attributes whose name would give the title away (LastFM tags artists with their own
         # name) are never said; a question about one is answered without repeating it.
         self._speakable = tuple(
@@ -509,7 +508,7 @@ class LLMUser:
     def _read(self, text: str, context: SystemAction | None) -> UserReply | None:
         """The reply the chat would act on, read as `ChatBot.handle_text` reads it: nothing when
         the reader would ask back, restart or show help instead."""
-        return read_reply(self.understander, text, context, self._item_attributes)
+        return read_reply(self.understander, text, context)
 
     # --- prompts and templates ---------------------------------------------------------------------------
 
@@ -617,17 +616,12 @@ def shared_understander(catalog: Catalog) -> Understander:
     return entry[1]
 
 
-def read_reply(
-    understander: Understander,
-    text: str,
-    context: SystemAction | None,
-    item_attributes: dict[int, tuple[int, ...]] | None = None,
-) -> UserReply | None:
+def read_reply(understander: Understander, text: str, context: SystemAction | None) -> UserReply | None:
     """The one reply the chat takes from `text` (None: it would ask back or not act), by the
     chat's own rule (`crs.language.reading.read_message`)."""
     from crs.language.reading import read_message
 
-    return read_message(understander.understand(text, context), context, item_attributes).reply
+    return read_message(understander.understand(text, context), context).reply
 
 
 def _lead_words(decision: Decision) -> str:

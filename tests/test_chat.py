@@ -4,7 +4,6 @@ Gradio app end to end through gradio_client."""
 from __future__ import annotations
 
 import json
-import math
 import threading
 from pathlib import Path
 
@@ -187,20 +186,25 @@ def test_the_chat_command_refuses_bad_input(tmp_path: Path, data_dir: Path) -> N
 
 
 def test_more_like_one_item_and_another_policy(movie_bot: ChatBot) -> None:
+    from crs.scoring.similarity import ItemSimilarity
+
     session = talk_until_recommendation(movie_bot, movie_bot.start(), "a funny movie from the 90s")
     assert isinstance(session.pending, Recommend)
-    liked = session.pending.items[0]
-    item = movie_bot.catalog.items[liked]
-    # "More like" wishes for the item's 3 rarest attributes (fewest items in the catalog).
-    count = {a: len(movie_bot.catalog.index.items_with(a)) for a in item.attributes}
-    wished = movie_bot.more_like(liked).attributes
-    assert len(wished) == min(3, len(item.attributes)) and set(wished) <= set(item.attributes)
-    rest = [count[a] for a in item.attributes if a not in wished]
-    assert max(count[a] for a in wished) <= min(rest, default=math.inf), (wished, count)
-    before = set(session.state.accepted_attributes)
+    first_list = session.pending.items
+    liked = first_list[0]
     session = movie_bot.handle_text(session, "more like the first one")
-    assert set(wished) - before and set(wished) <= set(session.state.accepted_attributes)
+    assert movie_bot.named_items(session) == ((liked,), ())
     assert liked in session.state.rejected_items  # already seen: not shown again
+    # "More like" is similarity, not a filter: the next list is nearer the liked film than the
+    # rest of the list it came from.
+    for answer in ("yes", "no", "don't care", "yes", "no"):
+        if isinstance(session.pending, Recommend):
+            break
+        session = movie_bot.handle_text(session, answer)
+    assert isinstance(session.pending, Recommend), session.messages[-1]
+    assert liked not in session.pending.items
+    similarity = ItemSimilarity(movie_bot.dataset).to(liked)
+    assert similarity[list(session.pending.items)].mean() > similarity[list(first_list[1:])].mean()
 
     other = movie_bot.start(policy="max_entropy")
     other = talk_until_recommendation(movie_bot, other, "a comedy")
@@ -246,3 +250,56 @@ def test_gradio_client_conversation_about_music(data_dir: Path) -> None:
         assert "Your pick" in panel
     finally:
         demo.close()
+
+
+def test_the_saved_transcript_reads_like_the_conversation(movie_bot: ChatBot) -> None:
+    session = movie_bot.handle_text(movie_bot.start(), "something like The Matrix, no horror")
+    record = json.loads(movie_bot.transcript_jsonl(session))
+    assert record["termination"] == "in_progress"  # saved while the conversation goes on
+    texts = [m["text"] for m in record["messages"]]
+    assert "something like The Matrix, no horror" in texts and record["messages"][0]["role"] == "assistant"
+    assert record["understood"]["films_like"] == ["Matrix, The (1999)"]
+    assert record["understood"]["does_not_want"] == ["Horror"]
+    if isinstance(session.pending, Recommend):
+        shown = [str(movie_bot.catalog.items[i].id) for i in session.pending.items]
+        assert set(shown) <= set(record["titles"])
+    session = talk_until_recommendation(movie_bot, session, "yes")
+    session = movie_bot.handle_text(session, "the first one")
+    finished = json.loads(movie_bot.transcript_jsonl(session))
+    assert finished["termination"] == "success" and finished["success"]
+
+
+def test_a_new_wish_after_a_pick_starts_a_new_search(movie_bot: ChatBot) -> None:
+    session = talk_until_recommendation(movie_bot, movie_bot.start(), "like pulp fiction")
+    session = movie_bot.handle_text(session, "the first one")
+    assert session.finished
+    session = movie_bot.handle_text(session, "now something like Toy Story")
+    assert not session.finished and session.pending is not None
+    assert movie_bot.named_items(session)[0] == (
+        next(i.index for i in movie_bot.catalog.items if i.title == "Toy Story (1995)"),
+    )
+    assert any("Great choice" in m.text for m in session.messages)  # the chat so far stays
+
+
+def test_a_persons_words_are_shown_as_typed(movie_bot: ChatBot) -> None:
+    from ui.app import render
+
+    session = movie_bot.handle_text(movie_bot.start(), "<script>alert(1)</script> **comedy**")
+    shown = [m["content"] for m in render(movie_bot, session) if m["role"] == "user"]
+    assert shown == [r"&lt;script&gt;alert\(1\)&lt;/script&gt; \*\*comedy\*\*"]
+    whys = [m for m in render(movie_bot, session) if (m.get("metadata") or {}).get("title") == "Why?"]
+    assert all(m["metadata"]["status"] == "done" for m in whys)  # folded until opened
+
+
+def test_a_clicked_choice_shows_as_its_label(movie_bot: ChatBot) -> None:
+    session = movie_bot.handle_text(movie_bot.start(), "a comedy")
+    for _ in range(8):
+        if movie_bot.choices(session):
+            break
+        session = movie_bot.handle_text(session, "yes")
+    choices = movie_bot.choices(session)
+    assert choices, "no multiple-choice question was asked"
+    attribute, label = choices[-1]
+    session = movie_bot.choose(session, attribute)
+    said = [m.text for m in session.messages if m.role == "user"]
+    assert said[-1] == label

@@ -137,6 +137,90 @@ def test_fuzzy_titles(movielens: Understander, text: str, movie_id: int) -> None
     assert [movielens.catalog.items[m.item].id for m in mentions] == [movie_id]
 
 
+def _mentioned(understander: Understander, text: str) -> list[str]:
+    acts = understander.understand(text).acts
+    return [understander.catalog.items[a.item].title for a in acts if isinstance(a, MentionItem)]
+
+
+@pytest.mark.parametrize(
+    ("text", "titles"),
+    [
+        # without the year, capitalised as people write titles
+        ("I loved Get Out", ["Get Out (2017)"]),
+        ("The Matrix was good, the sequels not so much.", ["Matrix, The (1999)"]),
+        # lower case after a cue, when the title is all that follows
+        ("i loved get out", ["Get Out (2017)"]),
+        # a message that is just a title
+        ("frozen", ["Frozen (2013)"]),
+        # lists, possessives, subtitles, short names
+        (
+            "Groundhog Day, Home Alone, and Disney's Coco",
+            ["Groundhog Day (1993)", "Home Alone (1990)", "Coco (2017)"],
+        ),
+        ("I think I saw Valentine's Day", ["Valentine's Day (2010)"]),
+        ("I enjoyed Thor: Ragnarok", ["Thor: Ragnarok (2017)"]),
+        (
+            "action movies like Mission: Impossible and The Matrix",
+            ["Mission: Impossible (1996)", "Matrix, The (1999)"],
+        ),
+        ("Pursuit of Happiness is more my thing", ["Pursuit of Happiness (2001)"]),
+        ("I like The Thing", ["Thing, The (1982)"]),
+        # only the whole capitalised run counts: "Motherless Brooklyn" is not "Brooklyn"
+        ("Did Motherless Brooklyn get good reviews?", []),
+        # everyday words are not titles, whatever their case
+        ("I'd like to get out tonight", []),
+        ("lol", []),
+        ("3", []),
+    ],
+)
+def test_titles_as_people_write_them(movielens: Understander, text: str, titles: list[str]) -> None:
+    assert _mentioned(movielens, text) == titles
+
+
+def test_a_sequel_the_catalog_lacks_is_not_the_first_film(movielens: Understander) -> None:
+    for text in ("I watched Frozen 2 in theaters", "like frozen 2"):
+        understanding = movielens.understand(text)
+        assert not understanding.of_type(MentionItem)
+        assert understanding.clarify is not None and "Frozen 2" in understanding.clarify
+
+
+def test_talk_is_not_asked_about_as_a_misspelt_title(movielens: Understander) -> None:
+    for text in ("I've seen all of the Star Wars movies", "I like action movies like Mission: Impossible"):
+        understanding = movielens.understand(text)
+        assert understanding.clarify is None, (text, understanding.clarify)
+
+
+@pytest.mark.parametrize(
+    ("text", "unwanted"),
+    [
+        ("something like The Matrix but less violent", "violence"),
+        ("nothing too violent please", "violence"),
+        ("no gore", "violence"),
+        ("less romance please", "Romance"),
+    ],
+)
+def test_soft_negatives(movielens: Understander, text: str, unwanted: str) -> None:
+    informs = [a for a in movielens.understand(text).acts if isinstance(a, InformReply)]
+    names = [movielens.catalog.attributes[i].name for i in informs[0].unwanted]
+    assert names == [unwanted] and not informs[0].attributes
+
+
+def test_more_after_less_is_wanted_again(lastfm: Understander) -> None:
+    inform = next(a for a in lastfm.understand("less pop, more jazz").acts if isinstance(a, InformReply))
+    wanted = [lastfm.catalog.attributes[i].name.lower() for i in inform.attributes]
+    unwanted = [lastfm.catalog.attributes[i].name.lower() for i in inform.unwanted]
+    assert "jazz" in wanted and "pop" in unwanted
+
+
+def test_an_answer_in_words_about_another_attribute(movielens: Understander) -> None:
+    """ "I'd rather not have anything scary", said to "Action?": no horror, and no answer about
+    action."""
+    action = _attr(movielens, "genre:Action")
+    acts = movielens.understand("I'd rather not have anything scary", Ask(action)).acts
+    assert not any(isinstance(a, AnswerReply) for a in acts)
+    assert _inform(acts).unwanted == (_attr(movielens, "genre:Horror"),)
+
+
 def test_equally_close_titles_go_to_the_better_known_item(movielens: Understander) -> None:
     # "maks of zorro" is as close to "mask of zorro" (1998) as to "mark of zorro" (1940).
     mentions = [

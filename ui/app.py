@@ -8,6 +8,8 @@ through gradio_client.
 
 from __future__ import annotations
 
+import html
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,15 +32,28 @@ def render(bot: ChatBot, session: ChatSession) -> list[dict[str, Any]]:
     and the policy's reasons folded under each of its messages."""
     out: list[dict[str, Any]] = []
     for message in session.messages:
-        out.append({"role": message.role, "content": message.text})
+        text = plain_text(message.text) if message.role == "user" else message.text
+        out.append({"role": message.role, "content": text})
         if message.why:
-            out.append({"role": "assistant", "content": message.why, "metadata": {"title": "Why?"}})
+            # "done": Gradio draws the reason folded; a person unfolds it when they wonder why.
+            out.append(
+                {"role": "assistant", "content": message.why, "metadata": {"title": "Why?", "status": "done"}}
+            )
     # Gradio shows the buttons of the last message only: put them there, under the reasons.
     if out and out[-1]["role"] == "assistant" and not session.finished:
         buttons = options(bot, session)
         if buttons:
             out[-1]["options"] = buttons
     return out
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+
+
+def plain_text(text: str) -> str:
+    """A person's words shown as they typed them: HTML escaped and Markdown characters
+    backslash-escaped, so that "<script>" or "**hi**" appear literally, not as markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def options(bot: ChatBot, session: ChatSession) -> list[dict[str, str]]:
@@ -72,8 +87,13 @@ def side_panel(bot: ChatBot, session: ChatSession) -> str:
         "### What I understood",
         f"**You like:** {liked}",
         f"**You don't want:** {disliked}",
-        f"**Turns so far:** {state.turn}",
     ]
+    like_items, unlike_items = bot.named_items(session)
+    if like_items:
+        lines.append("**Films like:** " + ", ".join(bot.catalog.items[i].title for i in like_items))
+    if unlike_items:
+        lines.append("**Nothing like:** " + ", ".join(bot.catalog.items[i].title for i in unlike_items))
+    lines.append(f"**Turns so far:** {state.turn}")
     belief = getattr(bot.policy_for(session), "belief", None)
     if belief is not None and state.history:
         items, _, _ = belief(state)
@@ -172,7 +192,8 @@ def build_demo(bot: ChatBot, settings: Settings | None = None) -> gr.Blocks:
         send.click(respond, [text, session], [*shared, text], api_name="respond")
         text.submit(respond, [text, session], [*shared, text])
         chat.option_select(choose, [session], shared)
-        restart.click(start, None, shared, api_name="restart")
+        # A new conversation: the last one's saved transcript is no longer on offer.
+        restart.click(start, None, shared, api_name="restart").then(lambda: None, None, transcript)
         forget.click(remove, [constraint, session], shared, api_name="remove")
         save.click(download, [session], [transcript], api_name="download")
         chooser.change(switch, [chooser, session], shared, api_name="policy")

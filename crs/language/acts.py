@@ -100,13 +100,13 @@ class Understanding:
         return tuple(act for act in self.acts if isinstance(act, kind))
 
 
-def to_user_reply(
-    understanding: Understanding, item_attributes: dict[int, tuple[int, ...]] | None = None
-) -> UserReply | None:
+def to_user_reply(understanding: Understanding) -> UserReply | None:
     """The single tracker reply a message amounts to, or None when it has none (help, unknown).
 
     Precedence follows what ends or answers a turn first: quit, accept, answer, reject, inform.
-    Mentioned items contribute their attributes (from `item_attributes`) as volunteered evidence.
+    Mentioned items become liked or disliked items of the inform: the policy reads them as
+    similarity, not as their attributes (a person who likes The Matrix does not want only films
+    with every one of its tags).
     """
     acts = understanding.acts
     for act in acts:
@@ -125,13 +125,19 @@ def to_user_reply(
             return RejectReply()
     wanted: list[int] = []
     unwanted: list[int] = []
+    liked: list[int] = []
+    disliked: list[int] = []
     for act in acts:
         if isinstance(act, InformReply):
             wanted.extend(act.attributes)
             unwanted.extend(act.unwanted)
-        elif isinstance(act, MentionItem) and act.liked and item_attributes is not None:
-            wanted.extend(item_attributes.get(act.item, ()))
-    if wanted or unwanted:
-        keep = tuple(dict.fromkeys(a for a in wanted if a not in unwanted))
-        return InformReply(attributes=keep, unwanted=tuple(dict.fromkeys(unwanted)))
+        elif isinstance(act, MentionItem):
+            (liked if act.liked else disliked).append(act.item)
+    if wanted or unwanted or liked or disliked:
+        return InformReply(
+            attributes=tuple(dict.fromkeys(a for a in wanted if a not in unwanted)),
+            unwanted=tuple(dict.fromkeys(unwanted)),
+            liked_items=tuple(dict.fromkeys(liked)),
+            disliked_items=tuple(dict.fromkeys(i for i in disliked if i not in liked)),
+        )
     return None

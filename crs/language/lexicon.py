@@ -55,6 +55,7 @@ class Lexicon:
     seen_all_phrases: tuple[Phrase, ...]
     title_breaks: frozenset[str]
     leading_articles: frozenset[str]
+    title_joining_words: frozenset[str]
     trailing_articles: tuple[str, ...]
     position_before_digit: frozenset[str]
     position_after_digit: frozenset[str]

@@ -26,11 +26,7 @@ class Reading:
     item: int | None = None  # the item to show more like, for kind "more_like"
 
 
-def read_message(
-    understanding: Understanding,
-    context: SystemAction | None,
-    item_attributes: dict[int, tuple[int, ...]] | None = None,
-) -> Reading:
+def read_message(understanding: Understanding, context: SystemAction | None) -> Reading:
     """How the chat takes `understanding` of a message written while `context` was pending:
     restart and help first, then a question back when unsure, "more like" on a shown list, and
     otherwise the single reply the message amounts to (`to_user_reply`), if any."""
@@ -43,7 +39,7 @@ def read_message(
     more = [act for act in understanding.acts if isinstance(act, MoreLike)]
     if more and isinstance(context, Recommend):
         return Reading("more_like", item=more[0].item)
-    reply = to_user_reply(understanding, item_attributes)
+    reply = to_user_reply(understanding)
     if reply is None:
         return Reading("not_understood")
     return Reading("reply", reply=reply)

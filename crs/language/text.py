@@ -35,6 +35,8 @@ _HTML_TAG = re.compile(r"<[^>]{0,200}>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 # "#3" stays one token (a list position); punctuation that ends a clause is kept as a token.
 _TOKEN = re.compile(r"#?[a-z0-9]+|[,.;!?:]")
+_CASED_TOKEN = re.compile(r"#?[A-Za-z0-9]+|[,.;!?:]")
+_POSSESSIVE = re.compile(r"(\w+)['’]s\b")
 
 
 def fold(text: str) -> str:
@@ -118,6 +120,15 @@ def normalize_key(text: str) -> str:
     return " ".join(DECADE_LONG.sub(r"\g<2>0s", singular(word)) for word in words(text))
 
 
+def _clean(text: str) -> str:
+    text = _CONTROL.sub(" ", text)
+    text = html.unescape(_HTML_TAG.sub(" ", text))
+    for phrase, replacement in LEXICON.message_rewrites:
+        if phrase in text:
+            text = text.replace(phrase, replacement)
+    return text
+
+
 def tokenize(text: str) -> list[str]:
     """The tokens of a message: folded words, "#N" positions and clause punctuation, in order.
 
@@ -125,13 +136,47 @@ def tokenize(text: str) -> list[str]:
     rewrites run on the raw text, before folding would split "r&b" or drop an emoji; hyphens and
     slashes split words ("sci-fi" -> "sci fi").
     """
-    text = _CONTROL.sub(" ", text)
-    text = html.unescape(_HTML_TAG.sub(" ", text))
-    for phrase, replacement in LEXICON.message_rewrites:
-        if phrase in text:
-            text = text.replace(phrase, replacement)
-    text = fold(text).replace("-", " ").replace("/", " ")
+    text = fold(_clean(text)).replace("-", " ").replace("/", " ")
     return _TOKEN.findall(text)
+
+
+SENTENCE_OPENING = 2  # `capitalised`: a sentence's first word, capitalised like the words after it
+
+
+def capitalised(text: str) -> list[int]:
+    """For each token of `tokenize(text)`: 1 where the writer capitalised it ("Coco", not "coco",
+    "COCO" or "I") mid-sentence, `SENTENCE_OPENING` for a sentence's first word when a
+    capitalised word follows it (past short joining words: "Pursuit of Happiness", "Groundhog
+    Day"), else 0. People capitalise the titles they name; the understander takes that as a cue.
+    All 0 when the cased and folded token streams do not line up (a character whose case
+    folding changes its length)."""
+    cased = unicodedata.normalize("NFKD", _clean(text)).encode("ascii", "ignore").decode("ascii")
+    cased = _APOSTROPHES.sub("", cased).replace("&", " and ").replace("-", " ").replace("/", " ")
+    tokens = _CASED_TOKEN.findall(cased)
+    folded = tokenize(text)
+    if [t.lower() for t in tokens] != folded:
+        return [0] * len(folded)
+    capital = [token[0].isupper() and len(token) > 1 and not token.isupper() for token in tokens]
+    flags: list[int] = []
+    sentence_start = True
+    for position, token in enumerate(tokens):
+        if not capital[position]:
+            flags.append(0)
+        elif not sentence_start:
+            flags.append(1)
+        else:
+            after = position + 1
+            while after < len(tokens) and folded[after] in LEXICON.title_joining_words:
+                after += 1
+            flags.append(SENTENCE_OPENING if after < len(tokens) and capital[after] else 0)
+        sentence_start = token in (".", "!", "?")
+    return flags
+
+
+def possessives(text: str) -> frozenset[str]:
+    """The folded words written with a possessive "'s" in `text` ("Disney's Coco" -> {"disneys"}):
+    such a word is not part of the title that follows it."""
+    return frozenset(" ".join(words(match.group(1) + "s")) for match in _POSSESSIVE.finditer(_clean(text)))
 
 
 def find_phrase(tokens: Sequence[str], phrase: Sequence[str], start: int = 0) -> int:

@@ -46,6 +46,12 @@ def digits_for_numerals(folded_words: Iterable[str]) -> list[str]:
     return [LEXICON.roman_numerals.get(word, word) for word in folded_words]
 
 
+def title_year(title: str) -> int | None:
+    """The year in parentheses at the end of a catalog title ("Heat (1995)" -> 1995), if any."""
+    match = _TITLE_YEAR.search(title)
+    return int(match.group(1)) if match else None
+
+
 def title_key(folded_words: Iterable[str]) -> str:
     """The lookup key of a run of message words."""
     return " ".join(digits_for_numerals(folded_words))
@@ -75,6 +81,19 @@ def title_keys(title: str) -> list[str]:
     return keys
 
 
+def short_title_keys(title: str) -> list[str]:
+    """Keys of the short names people use for a title with a subtitle: the part before the colon
+    ("Star Wars: Episode IV - A New Hope" -> "star wars") and before a dash ("Avengers: Infinity
+    War - Part I" -> "avengers infinity war")."""
+    main = _PARENS.sub(" ", _TITLE_YEAR.sub("", title))
+    shorts: list[str] = []
+    for separator in (" - ", ":"):
+        if separator in main:
+            head = main.split(separator, 1)[0]
+            shorts += [key for key in title_keys(head) if key not in shorts]
+    return shorts
+
+
 @dataclass(frozen=True, slots=True)
 class TitleMatch:
     item: int
@@ -98,6 +117,16 @@ class TitleIndex:
                 best = items.get(key)
                 if best is None or len(item.attributes) > len(catalog.items[best].attributes):
                     items[key] = item.index
+        # Short names only where no title is spelled that way in full.
+        shorts: dict[str, int] = {}
+        for item in catalog.items:
+            for key in short_title_keys(item.title):
+                best = shorts.get(key)
+                if key not in items and (
+                    best is None or len(item.attributes) > len(catalog.items[best].attributes)
+                ):
+                    shorts[key] = item.index
+        items.update(shorts)
         max_words = min(MAX_TITLE_WORDS, max((key.count(" ") + 1 for key in items), default=1))
         # Best-known items first: of titles equally close to a phrase, and as many typos away, a fuzzy
         # lookup takes the first.

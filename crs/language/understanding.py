@@ -20,8 +20,11 @@ Design, and why:
   match at or above `FUZZY_ACCEPT` is taken, one between `FUZZY_ASK` and that is asked back ("Did
   you mean Toy Story (1995)?") rather than guessed. Attribute names: per word, against names with
   the same first two letters. Items are looked for after a cue ("like X", "similar to X", quotes)
-  or, without a cue, only as exact titles of two or more content words, because LastFM has artists
-  called "Drive", "Japan" and "Lipstick".
+  or, without a cue, as exact titles of two or more content words, as a message that is nothing
+  but a title, and as a run of words the writer capitalised, read whole ("Disney's Coco", "Thor:
+  Ragnarok"; "Motherless Brooklyn" is not "Brooklyn"). A lone lower-case word is never a title
+  in passing, because LastFM has artists called "Drive", "Japan" and "Lipstick". A sequel the
+  catalog lacks ("Frozen 2") is said to be missing rather than read as the first film.
 - **Negation is scoped to a clause** (`crs.language.negation`). A cue ("no", "not", "hate",
   "anything but", "except", ...) makes every later attribute or item of its clause unwanted until
   a positive cue ("but I love") or a clause boundary (punctuation, "but", "though", "instead").
@@ -60,9 +63,11 @@ from crs.language.text import (
     DECADE_LONG,
     DECADE_SHORT,
     STOPWORDS,
+    capitalised,
     closest,
     has_phrase,
     normalize_key,
+    possessives,
     singular,
     tokenize,
 )
@@ -155,6 +160,31 @@ def _synonym_targets(keys: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
     return {key: values for key, values in targets.items() if values and key not in keys}
 
 
+# One-word titles that are everyday words first ("Yes", "Lol", "Thing"): never read as titles alone.
+_EVERYDAY = STOPWORDS | LEXICON.function_words | LEXICON.hesitations | LEXICON.yes_words | LEXICON.no_words
+
+
+def _key_without_colons(tokens: list[str]) -> str:
+    return title_key(t for t in tokens if t != ":")
+
+
+def _first_clause_end(tokens: list[str]) -> int:
+    """The token position where the first non-empty clause ends (see `first_clause`)."""
+    seen_word = False
+    for position, token in enumerate(tokens):
+        if is_boundary(token):
+            if seen_word:
+                return position
+            continue
+        seen_word = True
+    return len(tokens)
+
+
+def _not_in_catalog(words: list[str]) -> str:
+    title = " ".join(word.capitalize() for word in words)
+    return f"I don't know {title}: it is not in my catalog. Tell me another title, or a genre or a mood."
+
+
 class Understander:
     """Reads user messages against one catalog. Build once per catalog (under a tenth of a second)."""
 
@@ -209,6 +239,8 @@ class Understander:
             text = "" if text is None else str(text)
         truncated = len(text) > MAX_CHARS
         tokens = tokenize(text[:MAX_CHARS])
+        cased = capitalised(text[:MAX_CHARS])
+        owners = possessives(text[:MAX_CHARS])
         words = [t for t in tokens if t not in BOUNDARY_PUNCTUATION]
         if not words:
             return Understanding(acts=(Unknown(),), confidence=0.0, clarify=_SORRY, truncated=truncated)
@@ -237,9 +269,23 @@ class Understander:
         # Answers to the pending question read the first clause.
         answer = self._answer(first_clause(tokens)) if pending is not None else None
 
-        spans, span_clarify = self._spans(tokens, shown)
+        spans, span_clarify = self._spans(tokens, shown, cased, owners)
         clarify = clarify or span_clarify
         polarity = [not negated_at(tokens, span.start) for span in spans]
+
+        # "I'd rather not have anything scary", said to "Action?": the clause the answer was read
+        # from is about another attribute, and means what it says about that one.
+        if answer in ("yes", "no"):
+            clause_end = _first_clause_end(tokens)
+            if (
+                tokens[0] not in LEXICON.yes_words
+                and tokens[0] not in LEXICON.no_words
+                and any(
+                    span.kind == "attribute" and span.value != pending and span.start < clause_end
+                    for span in spans
+                )
+            ):
+                answer = None
 
         wanted: list[int] = []
         unwanted: list[int] = []
@@ -316,7 +362,9 @@ class Understander:
             return self._answer(clause[1:])
         return None
 
-    def _spans(self, tokens: list[str], shown: tuple[int, ...]) -> tuple[list[_Span], str | None]:
+    def _spans(
+        self, tokens: list[str], shown: tuple[int, ...], cased: list[int], owners: frozenset[str]
+    ) -> tuple[list[_Span], str | None]:
         """Items and attributes mentioned, left to right, without overlaps."""
         spans: list[_Span] = []
         clarify: str | None = None
@@ -337,6 +385,14 @@ class Understander:
                     key = title_key(tokens[i : i + length])
                     if key in on_screen and not any(taken[i : i + length]):
                         take(_Span(i, i + length, "item", on_screen[key], 1.0))
+        # Titles the writer capitalised ("I loved Get Out", "Disney's Coco").
+        for i in range(n):
+            if cased[i] and not taken[i]:
+                found, note = self._capitalised_title_at(tokens, cased, taken, i, owners)
+                if found is not None:
+                    take(found)
+                elif note is not None and clarify is None:
+                    clarify = note
         # Cued titles (exact, then fuzzy), before attributes.
         for start in self._cue_positions(tokens):
             if taken[start]:
@@ -346,6 +402,23 @@ class Understander:
                 take(found)
             elif ask is not None and clarify is None:
                 clarify = ask
+        # A message that is nothing but a title ("frozen", "the matrix") names it.
+        whole = [t for t in tokens if t not in BOUNDARY_PUNCTUATION]
+        while whole and whole[0] in LEXICON.leading_articles:
+            whole = whole[1:]
+        words_taken = any(taken[k] for k, t in enumerate(tokens) if t not in BOUNDARY_PUNCTUATION)
+        if whole and not words_taken and len(whole) <= MAX_TITLE_WORDS:
+            key = title_key(whole)
+            item = self._titles.item(key)
+            if (
+                item is not None
+                and not key.replace(" ", "").isdigit()  # "3" points into a list
+                and not (len(whole) == 1 and key in _EVERYDAY)
+                and singular(key) not in self._attribute_keys
+                and singular(key) not in self._synonyms
+                and not self._is_missing_sequel(key, tokens, len(tokens))
+            ):
+                take(_Span(0, len(tokens), "item", item, 1.0))
         # Uncued exact titles of two or more content words.
         for length in range(self._titles.max_words, 1, -1):
             for i in range(0, n - length + 1):
@@ -403,6 +476,94 @@ class Understander:
         index = self._attribute_keys.get(key)
         return index is not None and self.support[index] >= 50
 
+    def _capitalised_title_at(
+        self, tokens: list[str], cased: list[int], taken: list[bool], start: int, owners: frozenset[str]
+    ) -> tuple[_Span | None, str | None]:
+        """The title that a run of capitalised words starting at `start` spells out, whole:
+        short joining words may be in lower case inside it ("Silence of the Lambs"), a leading
+        article before it belongs to it, and a number after it may belong to it ("Ocean's 11").
+        Only the whole run counts: "Motherless Brooklyn" is not "Brooklyn". A one-word title must
+        not be an everyday word or an attribute's name, and a title followed by a sequel number
+        the catalog does not have ("Frozen 2") is no mention of the first film: the second value
+        says so then."""
+        if start > 0 and cased[start - 1] == 1 and tokens[start - 1] not in owners:
+            # Inside a run that started earlier. A possessive ends a run ("Disney's Coco"), and a
+            # sentence's capitalised first word may or may not belong to it ("Also Braveheart").
+            return None, None
+        first = start
+        while start < len(tokens) and tokens[start] in LEXICON.leading_articles:
+            start += 1  # "The Matrix": the article belongs to the title, the key leaves it out
+        if start >= len(tokens) or not cased[start]:
+            return None, None
+        end = self._run_end(tokens, cased, taken, start, frozenset(), colons=True)
+        # "Thor: Ragnarok" is one title and "Valentine's Day" one with a possessive in it;
+        # "Mission: Impossible and The Matrix" are two titles, "Disney's Coco" one.
+        ends = [end] + [k for k in range(end - 1, start, -1) if tokens[k] in LEXICON.title_breaks]
+        found = next((e for e in ends if self._titles.item(_key_without_colons(tokens[start:e]))), None)
+        end = found if found is not None else self._run_end(tokens, cased, taken, start, owners, colons=False)
+        if (
+            first == start
+            and start > 0
+            and tokens[start - 1] in LEXICON.leading_articles
+            and not taken[start - 1]
+        ):
+            first = start - 1
+        key = _key_without_colons(tokens[start:end])
+        if end < len(tokens) and tokens[end].isdigit() and not taken[end]:
+            numbered = self._titles.item(f"{key} {tokens[end]}")
+            if numbered is not None:
+                return _Span(first, end + 1, "item", numbered, 1.0), None
+            if self._is_missing_sequel(key, tokens, end):
+                return None, _not_in_catalog(tokens[start : end + 1])
+        item = self._titles.item(key)
+        if item is None:
+            return None, None
+        # "The Thing", with its article capitalised mid-sentence, is a title even of an everyday word.
+        article_capitalised = first < start and cased[first]
+        if (
+            end - start == 1
+            and not article_capitalised
+            and (key in _EVERYDAY or singular(key) in self._attribute_keys or singular(key) in self._synonyms)
+        ):
+            return None, None
+        return _Span(first, end, "item", item, 1.0), None
+
+    @staticmethod
+    def _run_end(
+        tokens: list[str],
+        cased: list[int],
+        taken: list[bool],
+        start: int,
+        owners: frozenset[str],
+        colons: bool,
+    ) -> int:
+        """Where the run of capitalised words from `start` ends: short joining words (and, with
+        `colons`, a colon before a capitalised word) may sit inside it, it ends on a capitalised
+        word, and (with `owners`) after a possessive."""
+        end = start
+        while end < len(tokens) and end - start < MAX_TITLE_WORDS:
+            token = tokens[end]
+            if taken[end] and not (colons and token == ":"):  # punctuation counts as taken
+                break
+            joining = end > start and (
+                token in LEXICON.title_joining_words
+                or (colons and token == ":" and end + 1 < len(tokens) and bool(cased[end + 1]))
+            )
+            if not (cased[end] or joining) or (end > start and tokens[end - 1] in owners):
+                break
+            end += 1
+        while end > start and not cased[end - 1]:
+            end -= 1
+        return end
+
+    def _is_missing_sequel(self, key: str, tokens: list[str], stop: int) -> bool:
+        """Whether the title `key` is followed by a sequel number ("frozen 2") that, with it, is
+        not a title of the catalog: then the person means a film the catalog lacks."""
+        if stop >= len(tokens):
+            return False
+        number = digits_for_numerals([tokens[stop]])[0]
+        return number.isdigit() and 2 <= int(number) <= 9 and self._titles.item(f"{key} {number}") is None
+
     def _cue_positions(self, tokens: list[str]) -> list[int]:
         """Token positions where an item title may start: after a cue phrase."""
         positions: list[int] = []
@@ -431,8 +592,12 @@ class Understander:
             item = self._titles.item(" ".join(words[lead:stop]))
             if item is None:
                 continue
-            if all(w in STOPWORDS for w in words[lead:stop]):
+            # A title of everyday words only ("get out") counts when it is all the cue is followed
+            # by, up to the end of the clause: "I loved get out", not "I'd like to get out".
+            if all(w in STOPWORDS for w in words[lead:stop]) and (stop - lead < 2 or stop < len(words)):
                 continue
+            if self._is_missing_sequel(" ".join(words[lead:stop]), words, stop):
+                return None, _not_in_catalog(words[lead : stop + 1])
             if self._attribute_reading_wins(" ".join(singular(w) for w in words[lead:stop])):
                 return None, None  # "like jazz": the attribute reading wins
             exact = _Span(start, start + stop, "item", item, 1.0)
@@ -447,8 +612,14 @@ class Understander:
             content_words.pop()
         if not content_words or sum(len(w) for w in content_words) < 5:
             return None, None
+        # "seen all of the Star Wars movies": a phrase that opens with an everyday word is talk,
+        # not a misspelt title, and asking "Did you mean All of Me?" would only confuse.
+        if content_words[0] in STOPWORDS:
+            return None, None
+        # "like action movies like ...": a phrase that opens with an attribute's name is about the
+        # attribute; "Did you mean Vacation?" would only confuse.
         first_key = singular(content_words[0])
-        if len(content_words) == 1 and (first_key in self._attribute_keys or first_key in self._synonyms):
+        if first_key in self._attribute_keys or first_key in self._synonyms:
             return None, None
         best: tuple[float, int, int] | None = None  # (similarity, item, words used)
         for stop in range(len(content_words), 0, -1):

@@ -64,6 +64,11 @@ class Retriever:
     def item_vectors(self) -> Vectors:
         return self.index.vectors
 
+    def warm_up(self) -> None:
+        """Load the model and run it once now, so that a person's first message does not wait
+        for it (a chat calls this at start-up)."""
+        self.embed("warm up")
+
     def embed(self, text: str) -> Vectors:
         return self.encoder.encode([text])[0]
 

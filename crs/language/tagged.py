@@ -1,0 +1,250 @@
+"""How well the understanding finds the movies and genres people name, scored against human tags
+(INSPIRED's seeker utterances, `crs.data.inspired`), and the movies seekers name in ReDial
+(`score_redial_mentions`, where the mentions are marked in the data itself).
+
+- A tagged movie counts only when the catalog has it: its title key (`title_keys`) and year must
+  match a catalog item (a year one off is accepted: release years differ between sources). Tags
+  the catalog lacks are counted apart, as `movies_outside_catalog`.
+- A tagged genre counts when a catalog attribute of group "genre" has the same name key ("sci-fi"
+  = "Sci-Fi"); others ("history", "news") are counted apart.
+- Found movies are the `MentionItem` acts; found genres the genre attributes of `InformReply`
+  acts, wanted or unwanted (a genre named to be avoided is still a genre named).
+- Scored, as the benchmark defines it, on utterances with at least one tag. The tags have errors
+  of their own ("Silence of the Lambs" tagged as "Silence (2016)", titles left untagged), so
+  precision here is a floor: `errors` lists every miss and false find for reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from crs.data.inspired import SeekerUtterance, TaggedTitle
+from crs.data.redial import MENTION, Dialogue, movie_name, part_of
+from crs.language.acts import InformReply, MentionItem
+from crs.language.evaluation import Score
+from crs.language.text import normalize_key
+from crs.language.titles import title_keys, title_year
+from crs.language.understanding import Understander
+from crs.types import Catalog
+
+
+class TitleLinker:
+    """Tagged "Title (Year)" -> catalog item, by title key and year."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._by_key_year: dict[tuple[str, int | None], int] = {}
+        for item in catalog.items:
+            year = title_year(item.title)
+            for key in title_keys(item.title):
+                self._by_key_year.setdefault((key, year), item.index)
+
+    def item(self, tagged: TaggedTitle) -> int | None:
+        keys = title_keys(tagged.title)
+        years: Iterable[int | None] = (
+            (None,) if tagged.year is None else (tagged.year, tagged.year - 1, tagged.year + 1)
+        )
+        for year in years:
+            for key in keys:
+                found = self._by_key_year.get((key, year))
+                if found is not None:
+                    return found
+        return None
+
+
+@dataclass
+class _Counts:
+    movie_tp: int = 0
+    movie_fp: int = 0
+    movie_fn: int = 0
+    genre_tp: int = 0
+    genre_fp: int = 0
+    genre_fn: int = 0
+    utterances: int = 0
+    movies_outside_catalog: int = 0
+    genres_outside_catalog: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaggedReport:
+    utterances: int
+    movies: Score
+    genres: Score
+    movies_outside_catalog: int
+    genres_outside_catalog: int
+    errors: tuple[dict[str, object], ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "utterances": self.utterances,
+            "movies": self.movies.as_dict(),
+            "genres": self.genres.as_dict(),
+            "movies_outside_catalog": self.movies_outside_catalog,
+            "genres_outside_catalog": self.genres_outside_catalog,
+        }
+
+
+def score_tagged(
+    understander: Understander, utterances: Sequence[SeekerUtterance]
+) -> dict[str, TaggedReport]:
+    """Movie and genre precision/recall per part of the split ("tune", "heldout") and "all"."""
+    catalog = understander.catalog
+    linker = TitleLinker(catalog)
+    genres = {normalize_key(a.name): a.index for a in catalog.attributes if a.group == "genre"}
+    genre_indices = set(genres.values())
+    counts: dict[str, _Counts] = {"tune": _Counts(), "heldout": _Counts(), "all": _Counts()}
+    for utterance in utterances:
+        if not utterance.movies and not utterance.genres:
+            continue
+        gold_movies = {linker.item(t) for t in utterance.movies}
+        outside_movies = sum(1 for t in utterance.movies if linker.item(t) is None)
+        gold_movies.discard(None)
+        gold_genres = {genres.get(normalize_key(g)) for g in utterance.genres}
+        outside_genres = sum(1 for g in utterance.genres if normalize_key(g) not in genres)
+        gold_genres.discard(None)
+        acts = understander.understand(utterance.text).acts
+        found_movies = {a.item for a in acts if isinstance(a, MentionItem)}
+        found_genres = {
+            attribute
+            for a in acts
+            if isinstance(a, InformReply)
+            for attribute in (*a.attributes, *a.unwanted)
+            if attribute in genre_indices
+        }
+        for name in (utterance.part, "all"):
+            c = counts[name]
+            c.utterances += 1
+            c.movies_outside_catalog += outside_movies
+            c.genres_outside_catalog += outside_genres
+            c.movie_tp += len(found_movies & gold_movies)
+            c.movie_fp += len(found_movies - gold_movies)
+            c.movie_fn += len(gold_movies - found_movies)
+            c.genre_tp += len(found_genres & gold_genres)
+            c.genre_fp += len(found_genres - gold_genres)
+            c.genre_fn += len(gold_genres - found_genres)
+        if found_movies != gold_movies or found_genres != gold_genres:
+            title = {i: catalog.items[i].title for i in found_movies | gold_movies if i is not None}
+            counts[utterance.part].errors.append(
+                {
+                    "text": utterance.text,
+                    "missed_movies": sorted(title[i] for i in gold_movies - found_movies if i is not None),
+                    "false_movies": sorted(title[i] for i in found_movies - gold_movies),
+                    "missed_genres": sorted(
+                        catalog.attributes[i].name for i in gold_genres - found_genres if i is not None
+                    ),
+                    "false_genres": sorted(catalog.attributes[i].name for i in found_genres - gold_genres),
+                }
+            )
+    return {
+        name: TaggedReport(
+            utterances=c.utterances,
+            movies=Score(c.movie_tp, c.movie_fp, c.movie_fn),
+            genres=Score(c.genre_tp, c.genre_fp, c.genre_fn),
+            movies_outside_catalog=c.movies_outside_catalog,
+            genres_outside_catalog=c.genres_outside_catalog,
+            errors=tuple(c.errors),
+        )
+        for name, c in counts.items()
+    }
+
+
+@dataclass(frozen=True)
+class MentionReport:
+    """Movies named in seekers' own ReDial messages, `@id` written as the title without its year."""
+
+    messages: int
+    mentions: Score
+    polarity_right: int  # found mentions whose liked / disliked reading matches the seeker's answer
+    polarity_known: int  # found mentions for which the seeker said whether they liked the movie
+    mentions_outside_catalog: int
+
+    @property
+    def polarity_accuracy(self) -> float:
+        return self.polarity_right / self.polarity_known if self.polarity_known else 1.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "messages": self.messages,
+            "mentions": self.mentions.as_dict(),
+            "liked_read_right": round(self.polarity_accuracy, 4),
+            "liked_known": self.polarity_known,
+            "mentions_outside_catalog": self.mentions_outside_catalog,
+        }
+
+
+def as_typed(text: str, mentions: Mapping[str, str]) -> str:
+    """A ReDial message with every `@id` written as its title without the year, as people type it."""
+    return MENTION.sub(lambda m: movie_name(mentions.get(m.group(1), m.group(0)))[0], text)
+
+
+@dataclass
+class _MentionCounts:
+    messages: int = 0
+    found: int = 0
+    false: int = 0
+    missed: int = 0
+    polarity_right: int = 0
+    polarity_known: int = 0
+    outside: int = 0
+
+
+def score_redial_mentions(
+    understander: Understander, dialogues: Sequence[Dialogue]
+) -> dict[str, MentionReport]:
+    """Mention recall and precision, and liked/disliked read right, per part ("tune",
+    "heldout") and "all", over seeker messages that mention at least one catalog movie."""
+    linker = TitleLinker(understander.catalog)
+    counts = {name: _MentionCounts() for name in ("tune", "heldout", "all")}
+    for dialogue in dialogues:
+        part = part_of(dialogue.conversation_id)
+        for message in dialogue.messages:
+            ids = list(dict.fromkeys(MENTION.findall(message.text)))
+            if not message.seeker or not ids:
+                continue
+            gold: dict[int, bool | None] = {}
+            outside = 0
+            for movie_id in ids:
+                title, year = movie_name(dialogue.mentions.get(movie_id, ""))
+                item = linker.item(TaggedTitle(title, year)) if title else None
+                if item is None:
+                    outside += 1
+                    continue
+                opinion = dialogue.seeker_opinions.get(movie_id)
+                gold[item] = opinion.liked if opinion else None
+            found: dict[int, bool] = {}
+            if gold:
+                acts = understander.understand(as_typed(message.text, dialogue.mentions)).acts
+                found = {a.item: a.liked for a in acts if isinstance(a, MentionItem)}
+            known = [item for item, liked in gold.items() if item in found and liked is not None]
+            for name in (part, "all"):
+                c = counts[name]
+                c.outside += outside
+                if not gold:
+                    continue
+                c.messages += 1
+                c.found += len(found.keys() & gold.keys())
+                c.false += len(found.keys() - gold.keys())
+                c.missed += len(gold.keys() - found.keys())
+                c.polarity_known += len(known)
+                c.polarity_right += sum(1 for item in known if found[item] == gold[item])
+    return {
+        name: MentionReport(
+            messages=c.messages,
+            mentions=Score(c.found, c.false, c.missed),
+            polarity_right=c.polarity_right,
+            polarity_known=c.polarity_known,
+            mentions_outside_catalog=c.outside,
+        )
+        for name, c in counts.items()
+    }
+
+
+__all__ = [
+    "MentionReport",
+    "TaggedReport",
+    "TitleLinker",
+    "as_typed",
+    "score_redial_mentions",
+    "score_tagged",
+]
