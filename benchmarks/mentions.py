@@ -1,7 +1,9 @@
 """Reading what people really typed, on words nobody here wrote, against the MovieLens catalog:
 
-1. INSPIRED dev (Hayati et al., 2020): the movies and genres seekers name, against the
-   annotators' tags (crs/data/inspired.py, crs/language/tagged.py).
+1. INSPIRED dev (Hayati et al., 2020): the movies, genres and people (actors, directors) seekers
+   name, against the annotators' tags (crs/data/inspired.py, crs/language/tagged.py); people are
+   read against the directors and cast of the films ReDial's descriptions link to
+   (crs/data/film_details.py, crs/language/people.py).
 2. ReDial (Li et al., 2018): every movie a seeker names in its 1,401 released dialogues, with each
    `@id` written as its title without the year, as people type it ("I loved Superbad"); and
    whether the seeker liked it (their own answer, `initiatorQuestions`), read right.
@@ -22,12 +24,14 @@ import time
 from pathlib import Path
 
 from crs.data import load_dataset
+from crs.data.film_details import load_film_details
 from crs.data.inspired import load_seeker_utterances
 from crs.data.location import resolve_data_dir
 from crs.data.redial import load_dialogues
 from crs.evaluation.report import markdown_table
 from crs.language import Understander
-from crs.language.tagged import score_redial_mentions, score_tagged
+from crs.language.people import PeopleIndex
+from crs.language.tagged import score_people, score_redial_mentions, score_tagged
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = "movielens"
@@ -44,13 +48,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     data_dir = resolve_data_dir(args.data_dir)
-    understander = Understander(load_dataset(CATALOG, data_dir).catalog)
+    dataset = load_dataset(CATALOG, data_dir)
+    # As the chat reads: a bare title means the best-known film of that title.
+    understander = Understander(dataset.catalog, popularity=dataset.popularity)
 
     started = time.perf_counter()
-    inspired = score_tagged(understander, load_seeker_utterances(data_dir))
+    utterances = load_seeker_utterances(data_dir)
+    inspired = score_tagged(understander, utterances)
     inspired_s = time.perf_counter() - started
     print("INSPIRED dev, seeker utterances with tags")
-    headers = ["part", "utterances", "movie P", "movie R", "movies", "genre P", "genre R", "genres"]
+    headers = ["part", "utterances", "movie P", "movie R", "R asking back", "movies"]
+    headers += ["genre P", "genre R", "genres"]
     headers.append("tags outside the catalog (movies / genres)")
     rows = [
         [
@@ -58,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             str(r.utterances),
             f"{r.movies.precision:.3f}",
             f"{r.movies.recall:.3f}",
+            f"{r.movie_recall_asking_back:.3f}",
             str(r.movies.support),
             f"{r.genres.precision:.3f}",
             f"{r.genres.recall:.3f}",
@@ -68,11 +77,29 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print(markdown_table(headers, rows))
 
+    details = load_film_details(data_dir, dataset.catalog)
+    people = score_people(PeopleIndex.for_catalog(details, dataset.catalog), utterances)
+    print(f"\nINSPIRED dev, actors and directors named (films with details: {details.coverage:,})")
+    headers = ["part", "utterances", "people P", "people R", "people", "tagged people outside the catalog"]
+    rows = [
+        [
+            part,
+            str(r.utterances),
+            f"{r.people.precision:.3f}",
+            f"{r.people.recall:.3f}",
+            str(r.people.support),
+            str(r.outside_catalog),
+        ]
+        for part, r in ((part, people[part]) for part in PARTS)
+    ]
+    print(markdown_table(headers, rows))
+
     started = time.perf_counter()
     redial = score_redial_mentions(understander, load_dialogues(data_dir, "train"))
     redial_s = time.perf_counter() - started
     print("\nReDial, seekers' messages naming catalog movies (titles without the year)")
-    headers = ["part", "messages", "mention P", "mention R", "mentions", "liked read right (n)"]
+    headers = ["part", "messages", "mention P", "mention R", "R asking back", "mentions"]
+    headers.append("liked read right (n)")
     headers.append("mentions outside the catalog")
     rows = [
         [
@@ -80,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             str(m.messages),
             f"{m.mentions.precision:.3f}",
             f"{m.mentions.recall:.3f}",
+            f"{m.recall_asking_back:.3f}",
             str(m.mentions.support),
             f"{m.polarity_accuracy:.3f} ({m.polarity_known})",
             str(m.mentions_outside_catalog),
@@ -103,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         "catalog": CATALOG,
         "inspired": {part: inspired[part].as_dict() for part in PARTS},
         "redial": {part: redial[part].as_dict() for part in PARTS},
+        "people": {part: people[part].as_dict() for part in PARTS},
+        "films_with_details": details.coverage,
         "ms_per_message": round(1000 * (inspired_s + redial_s) / max(1, n_inspired + n_redial), 3),
     }
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

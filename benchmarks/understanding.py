@@ -26,9 +26,10 @@ CATALOGS = ("movielens", "lastfm_star")
 def main() -> None:
     results: dict[str, object] = {}
     for name in CATALOGS:
-        catalog = load_dataset(name).catalog
+        dataset = load_dataset(name)
+        catalog = dataset.catalog
         started = time.perf_counter()
-        understander = Understander(catalog)
+        understander = Understander(catalog, popularity=dataset.popularity)
         build_s = time.perf_counter() - started
         labelled = load_all_labelled(DATA, name, catalog)
         # Timed on dev + heldout only, the same messages as before the fresh ones existed.

@@ -42,6 +42,8 @@ from crs.types import (
 
 if TYPE_CHECKING:
     from crs.data import Dataset
+    from crs.data.film_details import CatalogDetails
+    from crs.language.people import PeopleIndex, Person
     from crs.language.understanding import Understander
     from crs.progress import Progress
     from crs.questions import QuestionRules
@@ -58,6 +60,9 @@ MAX_WISH_CHARACTERS = 500
 
 
 LIKENESS_TO_SAY = 0.4  # similarity (0-1, see crs.scoring.similarity) from which "much like X" is said
+# Log-likelihood added to (taken from) every film of a person the person asked for (against): about
+# as strong as naming a film to be like (the belief policy's similar_weight), evidence, not a filter.
+PERSON_WEIGHT = 6.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,13 @@ class ChatSession:
     policy: str = ""  # name of the policy this conversation uses ("" = the bot's default)
     wishes: tuple[str, ...] = ()  # the person's own words about what they want (for the retriever)
     accepted_item: int | None = None
+    # The films a "Did you mean ...?" offers as buttons, until the next message, and whether the
+    # person named them as liked.
+    offered: tuple[int, ...] = ()
+    offered_liked: bool = True
+    # Actors and directors asked for and against ("with Jim Carrey", "no Tarantino"), by name.
+    with_people: tuple[str, ...] = ()
+    without_people: tuple[str, ...] = ()
     transcript: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
     @property
@@ -101,8 +113,16 @@ class ChatBot:
         policy_factory: Callable[[str], Policy] | None = None,
         retriever: Retriever | None = None,
         questions: QuestionRules | None = None,
+        details: CatalogDetails | None = None,
     ) -> None:
         self.dataset = dataset
+        # Directors, cast and plot of the films (cards, "with Jim Carrey"); None: titles only.
+        self.details = details
+        self.people: PeopleIndex | None = None
+        if details is not None:
+            from crs.language.people import PeopleIndex
+
+            self.people = PeopleIndex.for_catalog(details, dataset.catalog)
         # The question bank's wording (templates, display names, multiple-choice groups); None:
         # the built-in templates of crs.language.generation.
         self.questions = questions
@@ -153,28 +173,47 @@ class ChatBot:
         from crs.language.reading import read_message
 
         shown = text if len(text) <= 2000 else text[:2000] + " …"
-        session = session.say("user", shown)
+        session = replace(session, offered=()).say("user", shown)
         understanding = self.understander.understand(text, session.pending)
         reading = read_message(understanding, session.pending)
         if reading.kind == "restart":
             return self.start(session.seed + 1, session.policy, session.state.user)
         if reading.kind == "help":
             return session.say("assistant", self.help_text(session))
+        named = self.people.find(text) if self.people is not None else ()
+        if named and not reading.choices and reading.kind in ("clarify", "not_understood", "reply"):
+            # "with Jim Carrey": evidence toward their films, kept with the session; a message that
+            # says nothing else still counts as a wish (and passes over a pending question).
+            session = self._with_people(self._new_search_if_finished(session), named)
+            reading = replace(reading, kind="reply", reply=reading.reply or InformReply(attributes=()))
         if reading.kind == "clarify":
+            session = replace(session, offered=reading.choices, offered_liked=reading.choices_liked)
             return session.say("assistant", reading.clarify)
         if reading.kind == "more_like" and reading.item is not None:
             return self.handle_reply(session, self.more_like(reading.item), from_text=True)
-        if reading.reply is None:
+        reply = reading.reply
+        if reply is None:
             return session.say("assistant", self.not_understood(session))
-        if session.finished and isinstance(reading.reply, InformReply):
-            # A new wish after the search ended starts the next search; the chat so far stays.
-            fresh = self.start(session.seed + 1, session.policy, session.state.user)
-            session = replace(
-                fresh, messages=session.messages + (ChatMessage("assistant", "A new search, then."),)
-            )
-        if isinstance(reading.reply, InformReply) and (reading.reply.attributes or reading.reply.liked_items):
-            session = replace(session, wishes=(session.wishes + (text[:MAX_WISH_CHARACTERS],))[-MAX_WISHES:])
-        return self.handle_reply(session, reading.reply, from_text=True)
+        values = dict(self.choices(session))
+        if values and isinstance(session.pending, Ask):
+            # "Which decade?" is one question about several values: "yes" says none of them, and a
+            # value typed is what a click on it does (the asked value is "no" when another is named).
+            asked = session.pending.attribute
+            if reply == AnswerReply(Answer.YES) and not self._names(text, asked):
+                names = ", ".join(values.values())
+                return session.say("assistant", f"Which one? {names}, or don't care.")
+            if (
+                isinstance(reply, InformReply)
+                and any(a in values for a in reply.attributes)
+                and asked not in (*reply.attributes, *reply.unwanted)
+            ):
+                reply = replace(reply, unwanted=(*reply.unwanted, asked))
+        if isinstance(reply, InformReply):
+            session = self._new_search_if_finished(session)
+            if reply.attributes or reply.liked_items:
+                wishes = (*session.wishes, text[:MAX_WISH_CHARACTERS])[-MAX_WISHES:]
+                session = replace(session, wishes=wishes)
+        return self.handle_reply(session, reply, from_text=True)
 
     def handle_reply(
         self, session: ChatSession, reply: UserReply, from_text: bool = False, label: str | None = None
@@ -184,6 +223,7 @@ class ChatBot:
             return session.say("assistant", "We are done here: press Restart to look for something else.")
         if not from_text:  # a click: shown as the button's label, or described
             session = session.say("user", label or self.describe_reply(session, reply))
+        session = replace(session, offered=())
         pending = session.pending
         if isinstance(reply, QuitReply):
             state = transition(session.state, pending, reply).state
@@ -214,11 +254,91 @@ class ChatBot:
         session = replace(session, state=state, pending=None)
         return self.next_action(session)
 
+    def drop_item(self, session: ChatSession, item: int) -> ChatSession:
+        """ "Not this one" on a card: the film leaves the list on screen and is not shown again;
+        the rest of the list stays. Dropping the last one is "none of these"."""
+        pending = session.pending
+        if session.finished or not isinstance(pending, Recommend) or item not in pending.items:
+            return session.say("assistant", "That film is not on the list now.")
+        title = self.catalog.items[item].title
+        session = session.say("user", f"Not {title}")
+        rest = tuple(i for i in pending.items if i != item)
+        if not rest:
+            return self.handle_reply(session, RejectReply(), from_text=True)
+        state = session.state.evolve(rejected_items=(*session.state.rejected_items, item))
+        return replace(session, state=state, pending=Recommend(rest)).say(
+            "assistant", f"Okay, not {title}. Pick one of the others, or say what to change."
+        )
+
+    def more_like_item(self, session: ChatSession, item: int) -> ChatSession:
+        """ "More like this" on a card: the film becomes a liked film and a new list follows."""
+        pending = session.pending
+        if session.finished or not isinstance(pending, Recommend) or item not in pending.items:
+            return session.say("assistant", "That film is not on the list now.")
+        label = f"More like {self.catalog.items[item].title}"
+        return self.handle_reply(session, self.more_like(item), label=label)
+
     def more_like(self, item: int) -> InformReply:
         """ "More like this one": the item becomes a liked item, evidence toward items similar to
         it (see `policy.belief`). The list it was in counts as seen, so its items are not shown
         again."""
         return InformReply(attributes=(), liked_items=(item,))
+
+    def _names(self, text: str, attribute: int) -> bool:
+        """Whether `text` names `attribute` itself ("the 90s"), not just agrees ("yes")."""
+        for reply in self.understander.understand(text).of_type(InformReply):
+            assert isinstance(reply, InformReply)
+            if attribute in reply.attributes:
+                return True
+        return False
+
+    def _with_people(self, session: ChatSession, named: tuple[tuple[Person, bool], ...]) -> ChatSession:
+        """The session with the people named added as wanted or unwanted; a later statement about
+        a person overrides an earlier one."""
+        wanted, unwanted = list(session.with_people), list(session.without_people)
+        for person, liked in named:
+            keep, drop = (wanted, unwanted) if liked else (unwanted, wanted)
+            if person.name in drop:
+                drop.remove(person.name)
+            if person.name not in keep:
+                keep.append(person.name)
+        return replace(session, with_people=tuple(wanted), without_people=tuple(unwanted))
+
+    def people_evidence(self, session: ChatSession) -> FloatArray | None:
+        """+PERSON_WEIGHT for every film of a person asked for, minus it for one asked against."""
+        if self.people is None or not (session.with_people or session.without_people):
+            return None
+        from crs.language.people import person_key
+
+        evidence = np.zeros(self.catalog.n_items)
+        for names, sign in ((session.with_people, 1.0), (session.without_people, -1.0)):
+            for name in names:
+                person = self.people.people.get(person_key(name))
+                if person is not None:
+                    evidence[np.asarray(person.films, dtype=np.int64)] += sign * PERSON_WEIGHT
+        return evidence
+
+    def _new_search_if_finished(self, session: ChatSession) -> ChatSession:
+        """A new wish after the search ended starts the next search; the chat so far stays."""
+        if not session.finished:
+            return session
+        fresh = self.start(session.seed + 1, session.policy, session.state.user)
+        return replace(fresh, messages=session.messages + (ChatMessage("assistant", "A new search, then."),))
+
+    def pick_offered(self, session: ChatSession, item: int | None) -> ChatSession:
+        """A film picked from a "Did you mean ...?" (None: "neither"): taken as the person named
+        it, liked or not, exactly as if they had typed its full title."""
+        if item is None:
+            session = replace(session, offered=()).say("user", "Neither")
+            return session.say("assistant", "Okay: tell me the title with its year, or another film.")
+        if item not in session.offered:
+            return session.say("assistant", "That film was not offered: type its title instead.")
+        liked = session.offered_liked
+        reply = InformReply(
+            attributes=(), liked_items=(item,) if liked else (), disliked_items=() if liked else (item,)
+        )
+        title = self.catalog.items[item].title
+        return self.handle_reply(self._new_search_if_finished(session), reply, label=title)
 
     def named_items(self, session: ChatSession) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The items the person named as liked and as disliked so far, in the order named."""
@@ -253,7 +373,7 @@ class ChatBot:
             return session.say("assistant", "We ran out of turns: press Restart to try again.")
         rng = np.random.default_rng([session.seed, session.state.turn])
         # The person's words are embedded once per turn: the action and its reason share them.
-        policy, evidence = self.policy_for(session), self.text_evidence(session)
+        policy, evidence = self.policy_for(session), self.evidence(session)
         if evidence is not None and hasattr(policy, "belief"):
             action = policy.act(session.state, rng, evidence=evidence)  # type: ignore[call-arg]
         else:
@@ -313,6 +433,24 @@ class ChatBot:
             return None
         return str(explain(session.state, evidence) if evidence is not None else explain(session.state))
 
+    def evidence(self, session: ChatSession) -> FloatArray | None:
+        """Everything the policy weighs besides the dialogue state: the person's own words (the
+        retriever) and the people they asked for or against; None when there is neither."""
+        text, people = self.text_evidence(session), self.people_evidence(session)
+        if text is None or people is None:
+            return text if people is None else people
+        return text + people
+
+    def in_play(self, session: ChatSession) -> int | None:
+        """How many films the policy still considers (as its "Why?" counts them), or None for a
+        policy without a belief."""
+        belief = getattr(self.policy_for(session), "belief", None)
+        if belief is None:
+            return None
+        evidence = self.evidence(session)
+        items, _, _ = belief(session.state, evidence) if evidence is not None else belief(session.state)
+        return len(items)
+
     def text_evidence(self, session: ChatSession) -> FloatArray | None:
         """How well each item matches the person's own words (the sum of the retriever's
         log-likelihoods of their last wishes), or None without a retriever or wishes."""
@@ -329,11 +467,17 @@ class ChatBot:
         return generation.explain(self.graph.explain(item, session.state), _words(session))
 
     def explain_list(self, session: ChatSession, action: Recommend) -> str:
-        """ "Why this?" for the top of a list: the graph path of its first items, and which of
-        the films the person named as liked it is closest to."""
+        """ "Why this?" for the top of a list: the graph path of its first items, which of the
+        films the person named as liked it is closest to, and who they asked for is in it."""
         reasons = [
             " ".join(
-                part for part in (self.explain_item(session, item), self.likeness(session, item)) if part
+                part
+                for part in (
+                    self.explain_item(session, item),
+                    self.likeness(session, item),
+                    self.people_in(session, item),
+                )
+                if part
             )
             for item in action.items[:3]
         ]
@@ -350,6 +494,31 @@ class ChatBot:
         if score < LIKENESS_TO_SAY:
             return ""
         return f"It is much like {self.catalog.items[nearest].title}, which you liked."
+
+    def people_in(self, session: ChatSession, item: int) -> str:
+        """ "Jim Carrey is in it, as you asked." when a person asked for made or leads in `item`."""
+        film = self.details.get(item) if self.details is not None else None
+        if film is None or not session.with_people:
+            return ""
+        asked = [name for name in session.with_people if name in film.people]
+        if not asked:
+            return ""
+        directed = all(name in film.directors for name in asked)
+        verb = "directed it" if directed else ("is in it" if len(asked) == 1 else "are in it")
+        return f"{' and '.join(asked)} {verb}, as you asked."
+
+    def cards(self, session: ChatSession) -> tuple[tuple[int, str], ...]:
+        """(item, card) for the films on screen, when the catalog has details and a list is shown."""
+        if self.details is None or session.finished or not isinstance(session.pending, Recommend):
+            return ()
+        return tuple((item, self.card(rank, item)) for rank, item in enumerate(session.pending.items, 1))
+
+    def card(self, rank: int, item: int) -> str:
+        """One film as a card in Markdown: title, genres, who made it and is in it, the plot line."""
+        from crs.language import generation
+
+        film = self.details.get(item) if self.details is not None else None
+        return generation.card(self.catalog, item, rank, film)
 
     def describe_reply(self, session: ChatSession, reply: UserReply) -> str:
         if isinstance(reply, AnswerReply):
@@ -414,6 +583,8 @@ class ChatBot:
                     "does_not_want": [names[a] for a in state.rejected_attributes],
                     "films_like": [self.catalog.items[i].title for i in liked_items],
                     "nothing_like": [self.catalog.items[i].title for i in disliked_items],
+                    "with_people": list(session.with_people),
+                    "without_people": list(session.without_people),
                 },
             },
         )
@@ -466,9 +637,12 @@ def build_bot(settings: Settings, use_retriever: bool = False, progress: Progres
         retriever = open_retriever(dataset.catalog, dataset.name, cache_dir, progress=progress)
         retriever.warm_up()
     understander = Understander(
-        dataset.catalog, nearest_attributes=retriever.nearest_attributes if retriever else None
+        dataset.catalog,
+        nearest_attributes=retriever.nearest_attributes if retriever else None,
+        popularity=dataset.popularity,
     )
     policy = make_policy(chat.policy)
+    details = film_details_for(dataset, settings.data_dir)
     # Whatever the policy builds on first use is built now, not while the first visitor waits.
     warm_up = getattr(policy, "warm_up", None)
     if callable(warm_up):
@@ -481,4 +655,20 @@ def build_bot(settings: Settings, use_retriever: bool = False, progress: Progres
         policy_factory=make_policy,
         retriever=retriever,
         questions=resolve_questions(questions, dataset.catalog, dataset.name),
+        details=details,
     )
+
+
+def film_details_for(dataset: Dataset, data_dir: str | None) -> CatalogDetails | None:
+    """Directors, cast and plots for a film catalog, from ReDial's descriptions in the data folder;
+    None for music, or when the folder has no `redial/movie_text.jsonl` (the chat then shows
+    titles and genres only)."""
+    from crs.data.film_details import MOVIE_TEXT, load_film_details
+    from crs.data.location import resolve_data_dir
+
+    if dataset.name.startswith("lastfm"):
+        return None
+    folder = resolve_data_dir(data_dir)
+    if not (folder / MOVIE_TEXT).is_file():
+        return None
+    return load_film_details(folder, dataset.catalog)

@@ -61,6 +61,13 @@ def update(state: DialogueState, action: SystemAction | None, reply: UserReply |
         changes["rejected_attributes"] = _merge(
             _without(state.rejected_attributes, reply.attributes), reply.unwanted
         )
+        stated = (*reply.attributes, *reply.unwanted)
+        unknown = _without(state.unknown_attributes, stated)
+        if isinstance(action, Ask) and action.attribute not in stated:
+            # A wish in reply to a question about something else passes over the question, as
+            # "don't care" would: asking it again at once would ignore what the person just did.
+            unknown = _merge(unknown, (action.attribute,))
+        changes["unknown_attributes"] = unknown
     elif isinstance(reply, AnswerReply):
         if not isinstance(action, Ask):
             raise InvalidTurnError(f"a yes/no answer needs a question, got {action!r}")

@@ -482,11 +482,14 @@ class BeliefPolicy(PolicyBase):
     def explain(self, state: DialogueState, evidence: FloatArray | None = None) -> str:
         """Why the policy does what it does in this state, in a sentence or two."""
         d = self.decide(state, evidence)
-        mass = f"the {self.list_size} most likely items hold {d.top_mass:.0%} of the belief"
+        # Plain words for a person: "my 10 best guesses" and "how sure", not "belief mass".
+        considered = f"{d.candidates:,} {'item' if d.candidates == 1 else 'items'} I still consider"
+        guesses = "my best guess" if self.list_size == 1 else f"my {self.list_size} best guesses"
+        mass = f"{guesses} {'is' if self.list_size == 1 else 'are'} {d.top_mass:.0%} likely to hold yours"
         if isinstance(d.action, GiveUp):
             return "Giving up: no item fits the answers."
         if d.question is None or d.question_yes is None:
-            return f"Recommending: {mass} ({d.candidates} items not ruled out)."
+            return f"Recommending: {mass} (of the {considered})."
         # In turns alone (no gain for early success), which a person can check more easily.
         items, probabilities, error_rate = self.belief(state, evidence)
         order = np.argsort(-probabilities, kind="stable")
@@ -503,18 +506,18 @@ class BeliefPolicy(PolicyBase):
             gain_weight=0.0,
         )
         name = self._attribute_names[d.question]
-        turns = f"about {asking:.1f} turns to the item asking first, {recommending:.1f} recommending now"
+        turns = f"about {asking:.1f} turns to your item if I ask first, {recommending:.1f} if I recommend now"
         if isinstance(d.action, Ask):
             return (
-                f"Asking about {name!r}: the answer is yes with probability {d.question_yes:.0%}, "
-                f"so it splits the {d.candidates} items not ruled out well; {mass}; {turns}."
+                f"Asking about {name!r}: {d.question_yes:.0%} of the {considered} have it, so either "
+                f"answer rules many out; {mass}; {turns}."
             )
         if asking < recommending:
             return (
-                f"Recommending: {mass}, and a success now is worth more than the turn the best question "
+                f"Recommending: {mass}, and finding it now is worth more than the turn my best question "
                 f"(about {name!r}) could save ({turns})."
             )
-        return f"Recommending: {mass}; the best question, about {name!r}, is not worth a turn ({turns})."
+        return f"Recommending: {mass}; my best question, about {name!r}, is not worth a turn ({turns})."
 
     def describe(self) -> dict[str, Any]:
         return {name: float(w) for name, w in zip(FEATURES, self.prior_weights, strict=True)}

@@ -318,15 +318,26 @@ def understanding_acts() -> str:
 
 def chat() -> str:
     report = load("chat.json")
-    names = {
-        "in process": "in process (`ChatBot.handle_text`)",
-        "through the Gradio server": "through the Gradio server (gradio_client, HTTP)",
-    }
+    conversations = report["conversations"]
     lines = [
-        [names.get(path, path), str(row["turns"]), f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}"]
+        [
+            path,
+            str(row["turns"]),
+            "" if row["found"] is None else f"{row['found']} of {conversations}",
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+        ]
         for path, row in report["reply_time"].items()
     ]
-    return table(["path", "turns", "p50 ms", "p95 ms"], lines)
+    starts = [
+        ["on" if row["retriever"] else "off", f"{row['seconds']:.1f}", f"{row['first_reply_ms']:.0f}"]
+        for row in report["startup"]
+    ]
+    return (
+        table(["path", "turns", "found their film", "p50 ms", "p95 ms"], lines)
+        + "\n"
+        + table(["retriever", "start-up s (models cached)", "first reply after start-up, ms"], starts)
+    )
 
 
 # --- benchmarks/retrieval.py -------------------------------------------------------------------------
@@ -448,24 +459,31 @@ def mentions() -> str:
     names = {"tune": "tune (looked at)", "heldout": "held-out (never looked at)"}
     rows = []
     for part in ("tune", "heldout"):
-        inspired, redial = report["inspired"][part], report["redial"][part]
+        inspired, redial, people = report["inspired"][part], report["redial"][part], report["people"][part]
         rows.append(
             [
                 names[part],
                 f"{f3(inspired['movies']['recall'])} / {f3(inspired['movies']['precision'])} "
                 f"({inspired['movies']['support']})",
+                f"{f3(inspired['movie_recall_asking_back'])}",
                 f"{f3(inspired['genres']['recall'])} / {f3(inspired['genres']['precision'])} "
                 f"({inspired['genres']['support']})",
+                f"{f3(people['people']['recall'])} / {f3(people['people']['precision'])} "
+                f"({people['people']['support']})",
                 f"{f3(redial['mentions']['recall'])} / {f3(redial['mentions']['precision'])} "
                 f"({redial['mentions']['support']})",
+                f"{f3(redial['recall_asking_back'])}",
                 f"{f3(redial['liked_read_right'])} ({redial['liked_known']})",
             ]
         )
     headers = [
         "half",
         "INSPIRED movies R / P (n)",
+        "R asking back",
         "INSPIRED genres R / P (n)",
+        "INSPIRED people R / P (n)",
         "ReDial mentions R / P (n)",
+        "R asking back",
         "ReDial liked read right (n)",
     ]
     return table(headers, rows)

@@ -61,6 +61,7 @@ from simulators.rule_based import SimulatorOptions
 from simulators.wrappers import simulated_user
 
 if TYPE_CHECKING:
+    from crs.language.titles import Popularity
     from crs.language.understanding import Understander
 
 Mode = Literal["phrase", "decide"]
@@ -600,19 +601,21 @@ class LLMUser:
         return "What are you in the mood for?" if self.guard.leaks(text) else text
 
 
-_UNDERSTANDERS: dict[int, tuple[Catalog, Understander]] = {}
+_UNDERSTANDERS: dict[tuple[int, bool], tuple[Catalog, Understander]] = {}
 
 
-def shared_understander(catalog: Catalog) -> Understander:
-    """One reader per catalog in a process: building one takes about a second on LastFM."""
+def shared_understander(catalog: Catalog, popularity: Popularity | None = None) -> Understander:
+    """One reader per catalog (and with or without its popularity, which decides what a bare
+    title means) in a process: building one takes about a second on LastFM."""
     from crs.language.understanding import Understander
 
-    entry = _UNDERSTANDERS.get(id(catalog))
+    key = (id(catalog), popularity is not None)
+    entry = _UNDERSTANDERS.get(key)
     if entry is None or entry[0] is not catalog:
         if len(_UNDERSTANDERS) >= 4:
             _UNDERSTANDERS.clear()
-        entry = (catalog, Understander(catalog))
-        _UNDERSTANDERS[id(catalog)] = entry
+        entry = (catalog, Understander(catalog, popularity=popularity))
+        _UNDERSTANDERS[key] = entry
     return entry[1]
 
 

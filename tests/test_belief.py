@@ -260,7 +260,7 @@ def test_explains_its_decisions_by_hand() -> None:
     assert decision.top_mass == pytest.approx(1 / 8) and decision.candidates == 8
     assert decision.action == Ask(1) and decision.question_yes == pytest.approx(0.5)
     assert policy.explain(state).startswith(
-        "Asking about 'bit 0': the answer is yes with probability 50%, so it splits the 8 items"
+        "Asking about 'bit 0': 50% of the 8 items I still consider have it, so either answer rules"
     )
     # Yes to bits 0 and 1, no to bit 2: only item 0b011 = 3 is left, and it holds all the belief.
     for attribute, answer in ((1, Answer.YES), (2, Answer.YES), (3, Answer.NO)):
@@ -268,7 +268,7 @@ def test_explains_its_decisions_by_hand() -> None:
     decision = policy.decide(state)
     assert decision.action == Recommend((3,)) and decision.top_mass == pytest.approx(1.0)
     assert policy.explain(state) == (
-        "Recommending: the 1 most likely items hold 100% of the belief (1 items not ruled out)."
+        "Recommending: my best guess is 100% likely to hold yours (of the 1 item I still consider)."
     )
 
 

@@ -28,6 +28,10 @@ FLAGS = (
     "--window-size=1280,1000",
 )
 
+OUTERMOST_CARDS = (
+    "//*[@id='cards']//*[contains(@class, 'film-card')][not(ancestor::*[contains(@class, 'film-card')])]"
+)
+
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
@@ -134,3 +138,57 @@ def test_policy_lab_in_the_browser(app_url: str, browser: Any, tmp_path: Path) -
     assert shot.read_bytes()[:4] == b"\x89PNG"
     if os.environ.get("CRS_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["CRS_SCREENSHOT_DIR"]) / "lab.png")
+
+
+def test_people_s_wishes_and_film_cards_in_the_browser(app_url: str, browser: Any, tmp_path: Path) -> None:
+    """Two wishes from the scenarios, typed as a person would: "something like The Matrix but less
+    violent" gives film cards without The Matrix, and "Not this one" takes one card away; "like
+    King Kong" asks which one with a button per film, and the click is what is understood."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def cards() -> list[Any]:
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:  # the cards are drawn anew after every click: an element may go while being read
+            # Gradio puts a Group's class on its inner block too: the outermost one is the card.
+            return [c for c in browser.find_elements(By.XPATH, OUTERMOST_CARDS) if c.is_displayed()]
+        except StaleElementReferenceException:
+            return []
+
+    def say(text: str) -> None:
+        box = browser.find_element(By.CSS_SELECTOR, "#message textarea")
+        box.send_keys(text)
+        box.send_keys(Keys.ENTER)
+
+    browser.set_window_size(1280, 1700)
+    browser.get(app_url)
+    wait_for(lambda: "Tell me what you are in the mood for" in browser.page_source)
+    say("something like The Matrix but less violent")
+    shown = wait_for(lambda: len(cards()) >= 5 and cards())
+    texts = [card.text for card in shown]
+    assert not any("Matrix, The (1999)" in text for text in texts)
+    assert sum("Sci-Fi" in text or "Action" in text for text in texts) >= len(texts) // 2
+    assert any("Directed by" in text for text in texts)  # the cards say who made the films
+    shot = tmp_path / "cards.png"
+    browser.save_screenshot(str(shot))
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+    if os.environ.get("CRS_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["CRS_SCREENSHOT_DIR"]) / "cards.png")
+
+    second = texts[1].splitlines()[0]
+    next(b for b in shown[1].find_elements(By.TAG_NAME, "button") if b.text == "Not this one").click()
+    wait_for(lambda: len(cards()) == len(texts) - 1)
+    wait_for(lambda: not any(second in card.text for card in cards()) and cards())
+
+    browser.find_element(By.ID, "restart").click()
+    wait_for(lambda: not cards())
+    say("something like King Kong")
+    offered = wait_for(
+        lambda: [
+            b for b in browser.find_elements(By.CSS_SELECTOR, "#chat button.option") if "King Kong" in b.text
+        ]
+    )
+    assert sorted(b.text for b in offered) == ["King Kong (1933)", "King Kong (2005)"]
+    next(b for b in offered if b.text == "King Kong (2005)").click()
+    wait_for(lambda: "King Kong (2005)" in browser.find_element(By.ID, "understood").text)

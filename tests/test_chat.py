@@ -23,6 +23,10 @@ def talk_until_recommendation(bot: ChatBot, session: ChatSession, opening: str) 
         if isinstance(session.pending, Recommend):
             return session
         assert isinstance(session.pending, Ask), session.messages[-1]
+        values = bot.choices(session)
+        if values:  # "Which decade?": a person names one ("yes" would only be asked "which one?")
+            session = bot.handle_text(session, values[turn % len(values)][1])
+            continue
         session = bot.handle_text(session, answers[turn % len(answers)])
     raise AssertionError("no recommendation within 12 answers")
 
@@ -303,3 +307,78 @@ def test_a_clicked_choice_shows_as_its_label(movie_bot: ChatBot) -> None:
     session = movie_bot.choose(session, attribute)
     said = [m.text for m in session.messages if m.role == "user"]
     assert said[-1] == label
+
+
+def test_a_wish_typed_instead_of_an_answer_is_not_asked_again(movie_bot: ChatBot) -> None:
+    """Asked about one thing, the person says something else they want: the question is passed
+    over, not repeated at once (it was, before: the same question came straight back)."""
+    session = movie_bot.handle_text(movie_bot.start(), "something scary")
+    for wish in ("not too gory", "from the 80s", "no comedy"):
+        if not isinstance(session.pending, Ask):
+            break
+        asked = session.pending.attribute
+        session = movie_bot.handle_text(session, wish)
+        assert not (isinstance(session.pending, Ask) and session.pending.attribute == asked), wish
+        # Passed over ("don't care"), or ruled out when another decade was named for "Which decade?".
+        assert asked in session.state.asked_attributes
+
+
+def test_a_did_you_mean_offers_its_films_as_buttons(movie_bot: ChatBot) -> None:
+    from ui.app import options
+
+    session = movie_bot.handle_text(movie_bot.start(), "something like King Kong")
+    labels = [option["label"] for option in options(movie_bot, session)]
+    assert labels == ["King Kong (1933)", "King Kong (2005)", "Neither"]
+    picked = click(movie_bot, session, options(movie_bot, session)[1]["value"])
+    assert picked.messages[-2].text == "King Kong (2005)"  # the click shows as the film's title
+    assert [movie_bot.catalog.items[i].title for i in movie_bot.named_items(picked)[0]] == [
+        "King Kong (2005)"
+    ]
+    assert not picked.offered and isinstance(picked.pending, Ask | Recommend)
+    neither = click(movie_bot, session, "title:none")
+    assert movie_bot.named_items(neither) == ((), ()) and "title" in neither.messages[-1].text
+    # A film no "Did you mean" offered cannot be slipped in by a crafted click.
+    assert click(movie_bot, session, "title:0").state == session.state
+
+
+def test_people_asked_for_and_film_cards(movie_bot: ChatBot) -> None:
+    """ "with Jim Carrey" lists his films first, says why, and shows each as a card; "not this
+    one" drops one film and keeps the rest; "more like this" brings a new list."""
+    assert movie_bot.details is not None
+    session = movie_bot.handle_text(movie_bot.start(), "a comedy with jim carrey")
+    for answer in ("yes", "no") * 4:
+        if isinstance(session.pending, Recommend):
+            break
+        session = movie_bot.handle_text(session, answer)
+    assert isinstance(session.pending, Recommend) and session.with_people == ("Jim Carrey",)
+    shown = session.pending.items
+    carrey = movie_bot.people.people["jim carrey"].films  # type: ignore[union-attr]
+    assert sum(item in carrey for item in shown[:5]) >= 4
+    assert "Jim Carrey is in it, as you asked." in session.messages[-1].text
+    cards = movie_bot.cards(session)
+    assert [item for item, _ in cards] == list(shown)
+    assert any("Jim Carrey" in text and "Directed by" in text for _, text in cards)
+    dropped = click(movie_bot, session, f"drop:{shown[1]}")
+    assert dropped.pending == Recommend(tuple(i for i in shown if i != shown[1]))
+    assert shown[1] in dropped.state.rejected_items and dropped.state.turn == session.state.turn
+    more = click(movie_bot, session, f"more:{shown[0]}")
+    assert movie_bot.named_items(more)[0] == (shown[0],)
+    assert isinstance(more.pending, Ask) or shown[0] not in more.pending.items  # type: ignore[union-attr]
+    # Only films on screen can be dropped or followed up.
+    assert click(movie_bot, session, f"drop:{shown[0] + 100000}").pending == session.pending
+    record = json.loads(movie_bot.transcript_jsonl(session))
+    assert record["understood"]["with_people"] == ["Jim Carrey"]
+
+
+def test_yes_to_a_which_question_asks_which_and_a_typed_value_counts(movie_bot: ChatBot) -> None:
+    session = movie_bot.handle_text(movie_bot.start(), "like toy story")
+    values = dict(movie_bot.choices(session))
+    assert values and isinstance(session.pending, Ask), session.messages[-1].text
+    asked = session.pending.attribute
+    again = movie_bot.handle_text(session, "yes")
+    assert again.state == session.state and again.messages[-1].text.startswith("Which one?")
+    other = next(a for a, name in values.items() if a != asked and name in ("1980s", "1970s"))
+    typed = movie_bot.handle_text(session, f"something from the {values[other]}")
+    assert other in typed.state.accepted_attributes and asked in typed.state.rejected_attributes
+    same = movie_bot.handle_text(session, values[asked])
+    assert asked in same.state.accepted_attributes

@@ -143,6 +143,19 @@ def test_tracker_never_mutates_the_previous_state() -> None:
     assert update(third, Ask(6), AnswerReply(Answer.DONT_KNOW)).unknown_attributes == (6,)
 
 
+def test_a_wish_in_reply_to_a_question_passes_over_it() -> None:
+    """Asked about 2, the person says what they want instead: 2 is not asked again at once (it
+    counts as "don't care"), and a later word about it still counts."""
+    state = update(new_state(User(0)), None, InformReply((1,)))
+    skipped = update(state, Ask(2), InformReply((3,), unwanted=(4,)))
+    assert skipped.unknown_attributes == (2,) and 2 in skipped.asked_attributes
+    assert skipped.accepted_attributes == (1, 3) and skipped.rejected_attributes == (4,)
+    answered = update(state, Ask(2), InformReply((2,)))
+    assert answered.unknown_attributes == () and answered.accepted_attributes == (1, 2)
+    changed_mind = update(skipped, Ask(5), InformReply((2,)))
+    assert changed_mind.accepted_attributes == (1, 3, 2) and 2 not in changed_mind.unknown_attributes
+
+
 def test_a_broken_policy_ends_its_conversations_in_error_and_benchmarks_refuse_them(tiny: Dataset) -> None:
     class Broken:
         name = "broken"

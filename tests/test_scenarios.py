@@ -126,3 +126,29 @@ def _panel_preferences(panel: str) -> tuple[list[str], list[str]]:
         return [] if match.group(1) == "nothing yet" else match.group(1).split(", ")
 
     return listed("You like"), listed("You don't want")
+
+
+def test_the_first_frozen_movie_and_a_shared_title(app_url: str) -> None:
+    """ "the first frozen movie" is understood; "like King Kong", which three films share, is asked
+    back with a button per film, and the click is what is understood."""
+    visitor = Visitor(app_url)
+    visitor.say("the first frozen movie")
+    assert "Frozen (2013)" in visitor.panel, visitor.panel
+    visitor = Visitor(app_url)
+    reply = visitor.say("something like King Kong")
+    assert reply.startswith("Did you mean King Kong")
+    buttons = {o["label"]: o["value"] for o in visitor.chat[-1].get("options") or []}
+    assert {"King Kong (1933)", "King Kong (2005)", "Neither"} <= set(buttons)
+    visitor.chat, visitor.panel, _ = visitor.client.predict(buttons["King Kong (2005)"], api_name="/act")
+    assert "King Kong (2005)" in visitor.panel and "King Kong (1933)" not in visitor.panel
+
+
+def test_a_person_asked_for_leads_the_list(app_url: str, movie_bot: ChatBot) -> None:
+    """ "a comedy with jim carrey": mostly his films, and the panel says who was asked for."""
+    assert movie_bot.people is not None
+    carrey = set(movie_bot.people.people["jim carrey"].films)
+    visitor = Visitor(app_url)
+    visitor.say("a comedy with jim carrey")
+    assert "**With:** Jim Carrey" in visitor.panel
+    items = visitor.answer_until_a_list()
+    assert sum(item in carrey for item in items[:5]) >= 4, items

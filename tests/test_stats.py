@@ -13,6 +13,7 @@ import pytest
 from crs.evaluation.metrics import Outcome, compute_metrics, conversation_values, hdcg
 from crs.evaluation.report import format_table, markdown_table
 from crs.lab.stats import (
+    MIN_INTERVAL_CONVERSATIONS,
     Estimate,
     PooledPercentile,
     bootstrap_grouped_percentile,
@@ -139,8 +140,65 @@ def test_degenerate_intervals_are_not_shown() -> None:
     assert bootstrap_grouped_percentile([], 50.0) == Estimate.undefined(0.0)
     same = paired_permutation([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert same.p_value == 1.0 and same.difference.format("+.3f") == "+0.000 [n/a]"
-    spread = bootstrap_mean([1.0, 2.0])
+    spread = bootstrap_mean([1.0, 2.0] * 5)
     assert spread.defined and spread.format() == f"1.500 [{spread.low:.3f}, {spread.high:.3f}]"
+
+
+def test_too_few_conversations_give_no_interval() -> None:
+    # Values that vary, so only their number keeps the interval out: below the minimum none is
+    # given (it would claim a precision a handful of conversations do not have), from it on one is.
+    few, enough = MIN_INTERVAL_CONVERSATIONS - 1, MIN_INTERVAL_CONVERSATIONS
+    for n in (1, 2, 3, few):
+        values = [float(i % 3) for i in range(n)]
+        groups = [[0.5 + i, 2.0 * i] for i in range(n)]
+        for estimate, expected in (
+            (bootstrap_mean(values), float(np.mean(values))),
+            (bootstrap_grouped_percentile(groups, 50.0), float(np.percentile(np.concatenate(groups), 50.0))),
+            (paired_permutation(values, [v + i for i, v in enumerate(values)]).difference, (n - 1) / 2),
+        ):
+            assert not estimate.defined and estimate.value == pytest.approx(expected), (n, estimate)
+            assert estimate.format().endswith("[n/a]")
+    # Groups without values are no conversations to resample: they do not count toward the minimum.
+    assert not bootstrap_grouped_percentile([[1.0 + i] for i in range(few)] + [[]] * 5, 50.0).defined
+    assert bootstrap_mean([float(i % 3) for i in range(enough)]).defined
+    assert bootstrap_grouped_percentile([[0.5 + i, 2.0 * i] for i in range(enough)], 50.0).defined
+    # The paired test's p stays: it is exact at any size, only the difference's interval goes.
+    small = paired_permutation([0.0] * few, [1.0] * few)
+    assert small.exact and small.p_value == pytest.approx(2 / 2**few) and not small.difference.defined
+
+
+# --- every interval holds its own estimate --------------------------------------------------------------
+
+
+def two_speed_groups(rng: np.random.Generator, n: int) -> list[list[float]]:
+    """Decision times of `n` conversations in two tied clusters, fast and slow (a policy that rolls
+    out some decisions and not others): the pooled median often falls in the gap between them."""
+    fast, slow = 0.709, float(rng.choice([0.8, 1.3, 2.5]))
+    share = rng.uniform(0.2, 0.8)
+    return [list(np.where(rng.random(int(rng.integers(1, 6))) < share, fast, slow)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_interval_holds_its_own_estimate(seed: int) -> None:
+    # The property the table promises ("0.755 [0.709, 0.709]" broke it): whatever the sample, its
+    # size (tiny ones included) and the seed, low <= value <= high, for each statistic the lab shows.
+    rng = np.random.default_rng(seed)
+    for trial in range(10):
+        n = int(rng.integers(1, 4 * MIN_INTERVAL_CONVERSATIONS))
+        turns = np.where(rng.random(n) < 0.8, rng.integers(1, 15, n), 15).astype(float)
+        estimates = [
+            bootstrap_mean(rng.random(n) < rng.uniform(0.05, 0.95), resamples=300, seed=trial),  # SR@k
+            bootstrap_mean(turns, resamples=300, seed=trial),  # AT
+            bootstrap_mean(np.round(rng.lognormal(-1.0, 1.0, n), 3), resamples=300, seed=trial),
+            paired_permutation(
+                turns, np.roll(turns, 1), permutations=200, resamples=300, seed=trial
+            ).difference,
+        ]
+        for groups in (two_speed_groups(rng, n), [[0.709, 0.8]] * n, skewed_groups(seed + trial)[:n]):
+            for q in (50.0, 95.0, float(rng.uniform(0, 100))):
+                estimates.append(bootstrap_grouped_percentile(groups, q, resamples=300, seed=trial))
+        for estimate in estimates:
+            assert estimate.low <= estimate.value <= estimate.high, (seed, trial, n, estimate)
 
 
 # --- per-conversation metric values ---------------------------------------------------------------------

@@ -38,7 +38,7 @@ ACT_FLOOR = 0.80  # per-act precision and recall of the main acts
 
 @pytest.fixture(scope="module")
 def movielens(movielens_dataset: Dataset) -> Understander:
-    return Understander(movielens_dataset.catalog)
+    return Understander(movielens_dataset.catalog, popularity=movielens_dataset.popularity)
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +165,10 @@ def _mentioned(understander: Understander, text: str) -> list[str]:
         ),
         ("Pursuit of Happiness is more my thing", ["Pursuit of Happiness (2001)"]),
         ("I like The Thing", ["Thing, The (1982)"]),
+        # "the first X": the film of that title, not its sequels (and not a fuzzy guess after it)
+        ("the first frozen movie", ["Frozen (2013)"]),
+        ("I liked the original jumanji", ["Jumanji (1995)"]),
+        ("the first movie was great", []),
         # only the whole capitalised run counts: "Motherless Brooklyn" is not "Brooklyn"
         ("Did Motherless Brooklyn get good reviews?", []),
         # everyday words are not titles, whatever their case
@@ -327,3 +331,38 @@ def test_title_guard_reads_an_ampersand_as_and_or_nothing() -> None:
     guard = TitleGuard("Simon & Garfunkel")
     assert guard.leaks("I love Simon and Garfunkel") and guard.leaks("simon garfunkel")
     assert guard.leaks("simon&garfunkel") and not guard.leaks("simon says")
+
+
+def _title(understander: Understander, item: int) -> str:
+    return understander.catalog.items[item].title
+
+
+@pytest.mark.parametrize(
+    "text, title",
+    [
+        ("I loved Frozen (2010)", "Frozen (2010)"),  # the year typed after the title chooses
+        ("like frozen 2010", "Frozen (2010)"),
+        ("frozen", "Frozen (2013)"),  # a bare title: by far the best-known film of it
+        ("I loved heat", "Heat (1995)"),
+    ],
+)
+def test_a_year_or_popularity_chooses_among_films_of_one_title(
+    movielens: Understander, text: str, title: str
+) -> None:
+    understanding = movielens.understand(text)
+    assert [_title(movielens, a.item) for a in understanding.of_type(MentionItem)] == [title]
+    # The year chose a film; it is not also read as a decade.
+    assert not understanding.of_type(InformReply)
+
+
+def test_films_of_one_title_about_equally_known_are_asked_back(movielens: Understander) -> None:
+    understanding = movielens.understand("something like King Kong")
+    offered = [_title(movielens, item) for item in understanding.choices]
+    assert offered == ["King Kong (1933)", "King Kong (2005)"] and understanding.choices_liked
+    assert understanding.clarify == "Did you mean King Kong (1933) or King Kong (2005)?"
+    assert not understanding.of_type(MentionItem)  # asked, not guessed
+    assert not movielens.understand("nothing like King Kong").choices_liked
+    # An unsure typo offers its one guess as a button too.
+    fuzzy = movielens.understand("something like frest gmp")
+    assert fuzzy.clarify == "Did you mean Forrest Gump (1994)?"
+    assert [_title(movielens, item) for item in fuzzy.choices] == ["Forrest Gump (1994)"]

@@ -8,6 +8,7 @@ through gradio_client.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import tempfile
@@ -40,7 +41,7 @@ def render(bot: ChatBot, session: ChatSession) -> list[dict[str, Any]]:
                 {"role": "assistant", "content": message.why, "metadata": {"title": "Why?", "status": "done"}}
             )
     # Gradio shows the buttons of the last message only: put them there, under the reasons.
-    if out and out[-1]["role"] == "assistant" and not session.finished:
+    if out and out[-1]["role"] == "assistant" and (not session.finished or session.offered):
         buttons = options(bot, session)
         if buttons:
             out[-1]["options"] = buttons
@@ -58,6 +59,10 @@ def plain_text(text: str) -> str:
 
 def options(bot: ChatBot, session: ChatSession) -> list[dict[str, str]]:
     pending = session.pending
+    if session.offered:  # "Did you mean A or B?": one button per film
+        return [
+            {"label": bot.catalog.items[item].title, "value": f"title:{item}"} for item in session.offered
+        ] + [{"label": "Neither", "value": "title:none"}]
     values = bot.choices(session)
     if values:  # a multiple-choice question ("Which decade?"): one button per value
         return [{"label": name, "value": f"choice:{attribute}"} for attribute, name in values] + [
@@ -94,10 +99,13 @@ def side_panel(bot: ChatBot, session: ChatSession) -> str:
     if unlike_items:
         lines.append("**Nothing like:** " + ", ".join(bot.catalog.items[i].title for i in unlike_items))
     lines.append(f"**Turns so far:** {state.turn}")
-    belief = getattr(bot.policy_for(session), "belief", None)
-    if belief is not None and state.history:
-        items, _, _ = belief(state)
-        lines.append(f"**Items still in play:** {len(items)}")
+    if session.with_people:
+        lines.append("**With:** " + ", ".join(session.with_people))
+    if session.without_people:
+        lines.append("**Without:** " + ", ".join(session.without_people))
+    in_play = bot.in_play(session) if state.history else None
+    if in_play is not None:
+        lines.append(f"**Items still in play:** {in_play:,}")
     if session.accepted_item is not None:
         lines.append(f"**Your pick:** {bot.catalog.items[session.accepted_item].title}")
     return "\n\n".join(lines)
@@ -149,6 +157,10 @@ def build_demo(bot: ChatBot, settings: Settings | None = None) -> gr.Blocks:
             return outputs(session)
         return outputs(bot.remove_constraint(session, int(attribute)))
 
+    def act(value: str, session: ChatSession | None) -> tuple[Any, ...]:
+        """A button by its value (the cards' buttons, and clients without a browser)."""
+        return outputs(click(bot, session or bot.start(), str(value or "")))
+
     def download(session: ChatSession | None) -> str:
         session = session or bot.start()
         folder = Path(tempfile.mkdtemp(prefix="crs-chat-"))
@@ -162,7 +174,8 @@ def build_demo(bot: ChatBot, settings: Settings | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Chat", id="chat-tab"), gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(height=560, label="Chat", elem_id="chat")
+                    chat = gr.Chatbot(height=520, label="Chat", elem_id="chat")
+                    pressed = gr.Textbox(visible=False)  # a card button's value, for `act`
                     text = gr.Textbox(
                         placeholder="Say what you like, answer, or pick from the list…",
                         show_label=False,
@@ -172,7 +185,33 @@ def build_demo(bot: ChatBot, settings: Settings | None = None) -> gr.Blocks:
                         send = gr.Button("Send", variant="primary", elem_id="send")
                         restart = gr.Button("Restart", elem_id="restart")
                         save = gr.Button("Save transcript", elem_id="save")
+
+                    @gr.render(inputs=[session])
+                    def film_cards(current: ChatSession | None) -> None:
+                        """The list on screen as cards, each with its own three buttons."""
+                        shown = bot.cards(current) if current is not None else ()
+                        if not shown:
+                            return
+                        with gr.Column(elem_id="cards"):
+                            for item, card in shown:
+                                with gr.Group(elem_classes="film-card"):
+                                    gr.Markdown(card)
+                                    with gr.Row():
+                                        for label, value in (
+                                            ("This one", f"accept:{item}"),
+                                            ("More like this", f"more:{item}"),
+                                            ("Not this one", f"drop:{item}"),
+                                        ):
+                                            button = gr.Button(label, size="sm", elem_classes="card-button")
+                                            button.click(
+                                                functools.partial(act, value),
+                                                [session],
+                                                shared,
+                                                api_visibility="private",
+                                            )
+
                     transcript = gr.File(label="Transcript (JSONL, the evaluation format)", visible=True)
+
                 with gr.Column(scale=1):
                     panel = gr.Markdown(elem_id="understood")
                     constraint = gr.Dropdown(label="Remove a preference", choices=[], elem_id="constraint")
@@ -196,14 +235,22 @@ def build_demo(bot: ChatBot, settings: Settings | None = None) -> gr.Blocks:
         restart.click(start, None, shared, api_name="restart").then(lambda: None, None, transcript)
         forget.click(remove, [constraint, session], shared, api_name="remove")
         save.click(download, [session], [transcript], api_name="download")
+        pressed.change(act, [pressed, session], shared, api_name="act")
         chooser.change(switch, [chooser, session], shared, api_name="policy")
     return demo
 
 
 def click(bot: ChatBot, session: ChatSession, value: str) -> ChatSession:
     """A button under the last message: "answer:yes|no|dont_know", "choice:<attribute>" (a value
-    of a multiple-choice question), "accept:<item>" or "reject"."""
+    of a multiple-choice question), "title:<item>|none" (a film a "Did you mean ...?" offers),
+    "accept:<item>" or "reject"; on a film card also "more:<item>" and "drop:<item>"."""
     kind, _, argument = value.partition(":")
+    if kind == "more" and argument.isdigit():
+        return bot.more_like_item(session, int(argument))
+    if kind == "drop" and argument.isdigit():
+        return bot.drop_item(session, int(argument))
+    if kind == "title" and (argument.isdigit() or argument == "none"):
+        return bot.pick_offered(session, int(argument) if argument.isdigit() else None)
     if kind == "choice" and argument.isdigit():
         return bot.choose(session, int(argument))
     if kind == "answer" and argument in {a.value for a in Answer}:

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from crs.lab.compare import Comparison, compare
+from crs.lab.compare import Comparison, compare, last_turn, replay_rows, success_turn
 from crs.lab.report import write_comparison
 from crs.policy_config import PolicyConfig
 from crs.progress import Progress, ProgressEvent
@@ -93,6 +93,9 @@ def summary_markdown(result: LabResult) -> str:
     ]
     if comparison.tests:
         parts += ["", "Against the baseline (first configuration), paired:", "", comparison.tests_table()]
+    note = comparison.interval_note()
+    if note:
+        parts += ["", note]
     scores = [f"{run.label}: {run.trace_score}" for run in comparison.runs if run.trace_score]
     if scores:
         parts += ["", "Decision-trace scores: " + "; ".join(scores) + "."]
@@ -105,7 +108,7 @@ def conversation_choices(result: LabResult, limit: int = 20) -> list[tuple[str, 
     choices: list[tuple[str, int]] = []
     for found in comparison.disagreements(limit):
         outcomes = ", ".join(
-            f"{label}: {'turn ' + str(r.success_t + 1) if r.success_t is not None else 'failed'}"
+            f"{label}: {'failed' if success_turn(r) is None else f'turn {success_turn(r)}'}"
             for label, r in zip(comparison.labels, found.records, strict=True)
         )
         choices.append((f"#{found.conversation_id} (differs: {outcomes})", found.conversation_id))
@@ -117,8 +120,10 @@ def conversation_choices(result: LabResult, limit: int = 20) -> list[tuple[str, 
 
 
 def replay_markdown(result: LabResult | None, conversation_id: float | None, up_to_turn: float | None) -> str:
-    """Conversation `conversation_id` as every configuration had it, up to `up_to_turn`: per turn
-    the action taken and, under it, the actions the policy weighed (chosen one marked *)."""
+    """Conversation `conversation_id` as every configuration had it, up to `up_to_turn` (0: the
+    user's opening only; None: to the end): per turn the action taken and, under it, the actions
+    the policy weighed (chosen one marked *). Turns are numbered as the outcome line, the table's
+    AT and SR@k count them (`crs.lab.compare.turn_number`)."""
     if result is None:
         return "Run a comparison first."
     if conversation_id is None:
@@ -128,7 +133,7 @@ def replay_markdown(result: LabResult | None, conversation_id: float | None, up_
         records = comparison.conversation(int(conversation_id))
     except KeyError as error:
         return f"error: {error.args[0]}"
-    last = int(up_to_turn or 1)
+    last = None if up_to_turn is None else int(up_to_turn)
     first = next(iter(records.values()))
     lines = [
         f"**Conversation {int(conversation_id)}**: user {first.user_id} wants "
@@ -137,25 +142,23 @@ def replay_markdown(result: LabResult | None, conversation_id: float | None, up_
         "| turn | " + " | ".join(_cell(label) for label in records) + " |",
         "|---" * (len(records) + 1) + "|",
     ]
-    for number in range(1, last + 1):
+    for number, turns in replay_rows(list(records.values()), last):
         cells = []
-        for record in records.values():
-            turn = next((t for t in record.turns if t.turn == number), None)
+        for record, turn in zip(records.values(), turns, strict=True):
             if turn is None:
                 cells.append("")
                 continue
             text = _cell(comparison.describe_turn(turn, record.target_item))
             trace = comparison.describe_candidates(turn, limit=6)
             cells.append(text + (f"<br><sub>considered: {_cell(trace)}</sub>" if trace else ""))
-        if any(cells):
-            lines.append(f"| {number} | " + " | ".join(cells) + " |")
+        lines.append(f"| {number or 'opening'} | " + " | ".join(cells) + " |")
     outcomes = []
     for record in records.values():
-        done = record.turns[-1].turn if record.turns else 0
-        if done > last:
+        found = success_turn(record)
+        if last is not None and last_turn(record) > last:
             outcomes.append("…")
-        elif record.success and record.success_t is not None:
-            outcomes.append(f"**success** at turn {record.success_t + 1}")
+        elif found is not None:
+            outcomes.append(f"**success** at turn {found}")
         else:
             outcomes.append(f"**failed** ({record.termination})")
     lines.append("| outcome | " + " | ".join(outcomes) + " |")
@@ -220,23 +223,37 @@ def build_lab_tab(
             preset_b = gr.Dropdown(choices=names, value=second, label="Configuration B")
             text_b = gr.Code(value=presets[second], language=None, label="B (TOML)", elem_id="lab-config-b")
     with gr.Row():
+        # No minimum or maximum here: gradio checks a Number's bounds before the handler runs and
+        # answers a value outside them by raising, which logs a traceback and leaves the page
+        # without a message. `run_comparison` checks the range and says what is wrong instead.
         conversations = gr.Number(
             value=DEFAULT_CONVERSATIONS,
             precision=0,
-            minimum=1,
-            maximum=MAX_CONVERSATIONS,
-            label="Conversations",
+            label=f"Conversations (1 to {MAX_CONVERSATIONS})",
         )
         seed = gr.Number(value=0, precision=0, label="Seed")
         go = gr.Button("Compare", variant="primary", elem_id="lab-run")
     summary = gr.Markdown(elem_id="lab-summary")
+    # Without labels: gradio draws an image's label as a badge over the image's top left corner,
+    # where it hid the start of the plot's title. Each plot carries its own title and axis labels.
     with gr.Row():
-        success_plot = gr.Image(label="Success rate by turn", type="filepath")
-        questions_plot = gr.Image(label="Questions asked by attribute group", type="filepath")
+        success_plot = gr.Image(
+            label="Success rate by turn", show_label=False, type="filepath", elem_id="lab-success-plot"
+        )
+        questions_plot = gr.Image(
+            label="Questions asked", show_label=False, type="filepath", elem_id="lab-questions-plot"
+        )
     report = gr.File(label="Report (Markdown; plots and runs beside it)")
     with gr.Row():
         conversation = gr.Dropdown(choices=[], label="Conversation (largest disagreements first)")
-        turn = gr.Slider(1, 15, value=15, step=1, label="Replay up to turn")
+        turn = gr.Slider(
+            0,
+            15,
+            value=15,
+            step=1,
+            label="Replay up to turn",
+            info="turn k: the system's k-th action, as SR@k and AT count; 0: the user's opening only",
+        )
     trace = gr.Markdown(elem_id="lab-replay")
 
     preset_a.change(lambda name: presets.get(name, ""), preset_a, text_a, api_visibility="private")

@@ -48,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
     demo = launch(bot, "127.0.0.1", settings.chat.port or None, block=False, settings=settings)
     seconds = time.perf_counter() - started
     print(f"crs chat ({bot.dataset.name}, policy {settings.chat.policy}) ready in {seconds:.1f} s")
+    if bot.details is not None:
+        print(
+            f"film details (directors, cast, plot) for {bot.details.coverage:,} of "
+            f"{bot.catalog.n_items:,} films, from {bot.details.source}"
+        )
+    elif bot.domain == "movies":
+        print("no film details: the data folder has no redial/movie_text.jsonl (cards show titles only)")
     print(f"open {demo.local_url} in a browser; Ctrl+C stops", flush=True)
     try:
         demo.block_thread()

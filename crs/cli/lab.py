@@ -151,6 +151,9 @@ def _report(
 
     write_comparison(comparison, folder, settings, command, args.disagreements)
     print(comparison.table())
+    note = comparison.interval_note()
+    if note:
+        print(note)
     if comparison.tests:
         print(f"\nagainst {comparison.runs[0].label} (paired, same conversations):")
         print(comparison.tests_table())

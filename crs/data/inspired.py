@@ -39,6 +39,7 @@ class SeekerUtterance:
     movies: tuple[TaggedTitle, ...]
     genres: tuple[str, ...]  # lower case, as tagged ("sci-fi", "comedy")
     part: Part
+    people: tuple[str, ...] = ()  # actors and directors, as tagged ("Tom Hanks")
 
 
 def part_of(dialog_id: str) -> Part:
@@ -85,6 +86,11 @@ def load_seeker_utterances(data_dir: Path) -> list[SeekerUtterance]:
                         )
                     ),
                     part=part_of(dialog_id),
+                    people=tuple(
+                        dict.fromkeys(
+                            p.strip() for p in (row.get("people_names") or "").split(";") if p.strip()
+                        )
+                    ),
                 )
             )
     return rows

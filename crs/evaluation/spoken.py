@@ -89,7 +89,7 @@ def _context(run: RunContext) -> _Context:
         # on the thread count, and a run must not depend on --workers.
         llm = run.spec.llm
         backend = None if llm.backend == "none" else shared_backend(llm, run.cache_dir)
-        understander = shared_understander(run.dataset.catalog)
+        understander = shared_understander(run.dataset.catalog, run.dataset.popularity)
         bot = ChatBot(run.dataset, run.policy, understander, max_turns=run.spec.max_turns)
         context = _Context(bot, backend)
         _CONTEXTS.clear()  # one run at a time per process: drop an earlier run's model

@@ -28,6 +28,7 @@ from crs.evaluation.runner import CONVERSATIONS_STAGE, RunResult, evaluate
 from crs.factory import policy_for_run
 from crs.lab.stats import (
     BOOTSTRAP_RESAMPLES,
+    MIN_INTERVAL_CONVERSATIONS,
     PERMUTATIONS,
     Estimate,
     McNemar,
@@ -182,6 +183,26 @@ class Comparison:
             for run in self.runs
         ]
         return _markdown(headers, lines)
+
+    def interval_note(self) -> str:
+        """Why some cells of the tables read "[n/a]", as a sentence to put under them; "" when
+        every cell has its interval."""
+        estimates = [estimate for run in self.runs for estimate in run.estimates.values()]
+        estimates += [d for test in self.tests for d in (test.turns.difference, test.hdcg.difference)]
+        if all(estimate.defined for estimate in estimates):
+            return ""
+        if self.conversations < MIN_INTERVAL_CONVERSATIONS:
+            note = (
+                f"n/a: intervals need at least {MIN_INTERVAL_CONVERSATIONS} conversations (this "
+                f"comparison has {self.conversations}); with fewer, a bootstrap interval is far narrower "
+                "than the real uncertainty."
+            )
+            # Below the minimum few enough pairs differ for every sign pattern to be enumerated.
+            return note + (" The paired tests' p-values are exact and still hold." if self.tests else "")
+        return (
+            "n/a: no interval where every conversation gives the same value (there is no spread to "
+            f"resample) or fewer than {MIN_INTERVAL_CONVERSATIONS} conversations give a value at all."
+        )
 
     def tests_table(self) -> str:
         """Markdown: each configuration against the baseline."""
@@ -404,6 +425,40 @@ def _run_config(
         estimates={},
         trace_score=policy.trace_score if isinstance(policy, Tracing) else None,
     )
+
+
+# --- turns as a person reads them -----------------------------------------------------------------
+
+
+def turn_number(turn: TurnRecord) -> int:
+    """The number the lab shows for `turn`: system action t is turn t + 1, the count SR@k, AT, the
+    plots and "success at turn k" use, so a replay's rows agree with its outcome and the table.
+    The user's opening comes before any system action: turn 0."""
+    return 0 if turn.t is None else turn.t + 1
+
+
+def success_turn(record: ConversationRecord) -> int | None:
+    """The turn (as `turn_number` counts) of the list the user took the target from; None: failed."""
+    return None if record.success_t is None else record.success_t + 1
+
+
+def replay_rows(
+    records: Sequence[ConversationRecord], up_to: int | None = None
+) -> list[tuple[int, tuple[TurnRecord | None, ...]]]:
+    """Conversations side by side: per turn number (`turn_number`, 0 the opening) up to `up_to`,
+    each record's turn of that number, or None where its conversation had ended."""
+    numbers = sorted({turn_number(turn) for record in records for turn in record.turns})
+    by_number = [{turn_number(turn): turn for turn in record.turns} for record in records]
+    return [
+        (number, tuple(turns.get(number) for turns in by_number))
+        for number in numbers
+        if up_to is None or number <= up_to
+    ]
+
+
+def last_turn(record: ConversationRecord) -> int:
+    """The number of the conversation's last turn (0 when it ended at the user's opening)."""
+    return max((turn_number(turn) for turn in record.turns), default=0)
 
 
 # --- per-conversation values ----------------------------------------------------------------------

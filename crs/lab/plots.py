@@ -1,9 +1,12 @@
 """Plots of comparisons and sweeps (PNG files, matplotlib's Agg backend: no display needed).
 
-Each function takes plain numbers and a path, so the app can draw the same figures."""
+Each function takes plain numbers and a path, so the app can draw the same figures. Titles, names
+and labels come from datasets and configurations of any length: long ones are wrapped or shortened
+so that every figure keeps all of its text inside the image."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,28 +25,49 @@ def _pyplot() -> Any:
     return plt
 
 
+NAME_CHARS = 28  # a tick label longer than this is cut: a long tag would squeeze its axes to nothing
+LABEL_CHARS = 40  # and a configuration's label in a legend: two of them side by side fit 8 inches
+
+
+def _short(name: str, limit: int = NAME_CHARS) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _fit_width(figure: Any, text: Any, share: float = 0.75) -> None:
+    """Wrap `text` (a title centred on the figure) at word boundaries until it is at most `share`
+    of the figure wide: three quarters keep it clear of the corners, where the app lays its image
+    buttons over the plot. Measured on the figure's renderer, as no character count knows a font."""
+    original = " ".join(text.get_text().split())
+    renderer = figure.canvas.get_renderer()
+    columns = len(original)
+    while columns > 10 and text.get_window_extent(renderer).width > share * figure.bbox.width:
+        columns = int(columns * 0.9)
+        text.set_text(textwrap.fill(original, columns))
+
+
 def plot_turns_histogram(
     turns: Mapping[str, Sequence[int | None]], max_turns: int, path: Path, title: str
 ) -> None:
     """Share of conversations by the turn they succeeded at (t + 1), and failures last; one bar
     per configuration in each bin. `turns`: label -> per conversation t + 1, or None (failed)."""
     plt = _pyplot()
-    bins = list(range(1, max_turns))  # t + 1 runs from 1 to max_turns - 1: turn 1 is the user's
-    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=120)
+    bins = list(range(1, max_turns))  # t + 1 runs from 1 to max_turns - 1: the user's opening counts too
+    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=120, layout="constrained")
     width = 0.8 / max(len(turns), 1)
     positions = np.arange(len(bins) + 1)
     for i, (label, values) in enumerate(turns.items()):
         n = max(len(values), 1)
         counts = [sum(1 for v in values if v == b) / n for b in bins]
         counts.append(sum(1 for v in values if v is None) / n)
-        axes.bar(positions + (i - (len(turns) - 1) / 2) * width, counts, width, label=label)
+        axes.bar(
+            positions + (i - (len(turns) - 1) / 2) * width, counts, width, label=_short(label, LABEL_CHARS)
+        )
     axes.set_xticks(positions, [str(b) for b in bins] + ["failed"])
     axes.set_xlabel("turn of the success (t + 1)")
     axes.set_ylabel("share of conversations")
     axes.grid(axis="y", alpha=0.3)
-    axes.set_title(title)
+    _fit_width(figure, figure.suptitle(title))  # centred on the figure, which wrapping is measured against
     axes.legend(fontsize=8)
-    figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
 
@@ -64,31 +88,41 @@ def plot_questions_asked(
         for name, value in counts.items():
             totals[name] = totals.get(name, 0.0) + value
     attributes = sorted(totals, key=lambda name: (-totals[name], name))[:top]
+    # 8 inches wide like the success curve beside it in the lab tab, so its text is as legible.
     figure, (left, right) = plt.subplots(
-        1, 2, figsize=(12, max(4.0, 0.3 * len(attributes) + 1.5)), dpi=120, width_ratios=(1, 2)
+        1,
+        2,
+        figsize=(8, max(4.5, 0.3 * len(attributes) + 2.0)),
+        dpi=120,
+        width_ratios=(2, 3),
+        layout="constrained",
     )
     height = 0.8 / max(len(by_group), 1)
     for i, (label, counts) in enumerate(by_group.items()):
         offset = (i - (len(by_group) - 1) / 2) * height
-        left.barh(np.arange(len(groups)) + offset, [counts.get(g, 0.0) for g in groups], height, label=label)
-    left.set_yticks(np.arange(len(groups)), groups)
+        left.barh(
+            np.arange(len(groups)) + offset,
+            [counts.get(g, 0.0) for g in groups],
+            height,
+            label=_short(label, LABEL_CHARS),
+        )
+    left.set_yticks(np.arange(len(groups)), [_short(g) for g in groups], fontsize=8)
     left.invert_yaxis()
     left.set_xlabel("questions per conversation")
     left.set_title("by attribute group", fontsize=9)
     left.grid(axis="x", alpha=0.3)
-    for i, (label, counts) in enumerate(by_attribute.items()):
+    for i, counts in enumerate(by_attribute.values()):
         offset = (i - (len(by_attribute) - 1) / 2) * height
-        right.barh(
-            np.arange(len(attributes)) + offset, [counts.get(a, 0.0) for a in attributes], height, label=label
-        )
-    right.set_yticks(np.arange(len(attributes)), attributes, fontsize=8)
+        right.barh(np.arange(len(attributes)) + offset, [counts.get(a, 0.0) for a in attributes], height)
+    right.set_yticks(np.arange(len(attributes)), [_short(a) for a in attributes], fontsize=8)
     right.invert_yaxis()
     right.set_xlabel("questions per conversation")
     right.set_title(f"the {len(attributes)} most asked attributes", fontsize=9)
     right.grid(axis="x", alpha=0.3)
-    right.legend(fontsize=8, loc="lower right")
-    figure.suptitle(title)
-    figure.tight_layout()
+    if by_group:  # below the panels rather than inside one: long labels would cover the bars
+        handles, labels = left.get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 2), fontsize=8)
+    _fit_width(figure, figure.suptitle(title))
     figure.savefig(path)
     plt.close(figure)
 
@@ -110,14 +144,13 @@ def plot_metric_sweep(
     below = y - np.array([e.low for e in estimates])
     above = np.array([e.high for e in estimates]) - y
     order = np.argsort(x, kind="stable")
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=120, layout="constrained")
     axes.errorbar(x[order], y[order], yerr=[below[order], above[order]], marker="o", capsize=4)
     if not numeric:
         axes.set_xticks(x, [str(v) for v in values])
     axes.set_xlabel(parameter)
     axes.set_ylabel(metric)
     axes.grid(alpha=0.3)
-    axes.set_title(title, fontsize=10)
-    figure.tight_layout()
+    _fit_width(figure, figure.suptitle(title, fontsize=10))
     figure.savefig(path)
     plt.close(figure)

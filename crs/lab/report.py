@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crs.evaluation.report import check_new_run_folder, plot_success_by_turn, write_run
-from crs.lab.compare import Comparison, ConfigRun, Disagreement
+from crs.lab.compare import Comparison, ConfigRun, Disagreement, replay_rows, success_turn
 from crs.lab.plots import plot_questions_asked, plot_turns_histogram
 from crs.settings import Settings
 from crs.types import Catalog
@@ -112,6 +112,9 @@ def table_markdown(comparison: Comparison, command: str | None = None) -> str:
             "",
             comparison.tests_table(),
         ]
+    note = comparison.interval_note()
+    if note:
+        lines += ["", note]
     lines += ["", "## Configurations", ""]
     for run in comparison.runs:
         params = json.dumps(dict(run.policy_params), sort_keys=True, default=str)
@@ -174,7 +177,8 @@ def disagreements_markdown(comparison: Comparison, found: tuple[Disagreement, ..
         f"# Where the configurations disagree most ({comparison.dataset} / {comparison.split})",
         "",
         f"The {len(found)} conversations (of {comparison.conversations}) with the largest spread in turns",
-        "(a failure counts as 15), then in hDCG; the same simulated user in each column. Under a system",
+        "(a failure counts as 15), then in hDCG; the same simulated user in each column. Turn k is the",
+        "system's k-th action, as SR@k and AT count; the user's opening comes first. Under a system",
         "turn: the actions the policy considered with their scores, the chosen one marked *.",
         "",
     ]
@@ -196,25 +200,23 @@ def disagreements_markdown(comparison: Comparison, found: tuple[Disagreement, ..
             "| turn | " + " | ".join(_cell(label) for label in labels) + " |",
             "|---" * (len(labels) + 1) + "|",
         ]
-        numbers = sorted({t.turn for r in disagreement.records for t in r.turns})
-        for number in numbers:
+        for number, turns in replay_rows(disagreement.records):
             cells = []
-            for record in disagreement.records:
-                turn = next((t for t in record.turns if t.turn == number), None)
+            for record, turn in zip(disagreement.records, turns, strict=True):
                 if turn is None:
                     cells.append("")
                     continue
                 text = _cell(comparison.describe_turn(turn, record.target_item))
                 trace = comparison.describe_candidates(turn)
                 cells.append(text + (f"<br><sub>{_cell(trace)}</sub>" if trace else ""))
-            lines.append(f"| {number} | " + " | ".join(cells) + " |")
+            lines.append(f"| {number or 'opening'} | " + " | ".join(cells) + " |")
         lines.append("| outcome | " + " | ".join(_outcome(r) for r in disagreement.records) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _outcome(record: Any) -> str:
     if record.success:
-        return f"**success** at turn {record.success_t + 1} (rank {record.target_rank})"
+        return f"**success** at turn {success_turn(record)} (rank {record.target_rank})"
     return f"**failed** ({record.termination})"
 
 

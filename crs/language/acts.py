@@ -95,6 +95,10 @@ class Understanding:
     confidence: float
     clarify: str | None = None
     truncated: bool = False  # the message was longer than the reader looks at
+    # The items a "Did you mean ...?" offers, best guess first (for buttons), and whether the
+    # message named them as liked ("I loved King Kong") or not ("nothing like King Kong").
+    choices: tuple[int, ...] = ()
+    choices_liked: bool = True
 
     def of_type(self, kind: type) -> tuple[DialogueAct, ...]:
         return tuple(act for act in self.acts if isinstance(act, kind))

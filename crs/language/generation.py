@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from crs.types import Attribute, Catalog
 
 if TYPE_CHECKING:
+    from crs.data.film_details import FilmDetails
     from knowledge_graph.graph import Explanation
 
 _ASK: dict[str, tuple[str, ...]] = {
@@ -88,6 +89,33 @@ def present(catalog: Catalog, items: Sequence[int], rng: random.Random, *, facts
         lines.append(f"{number}. {item.title}{suffix}")
     lines.append('Pick a number, or say "none of these".')
     return "\n".join(lines)
+
+
+def card(catalog: Catalog, item: int, rank: int, film: FilmDetails | None) -> str:
+    """A film as a card (Markdown): "**2. Heat (1995)** · Action, Crime, Thriller", then who
+    directed it and who is in it, then the plot line, where the details have them."""
+    entry = catalog.items[item]
+    genres = [catalog.attributes[a].name for a in entry.attributes if catalog.attributes[a].group == "genre"]
+    lines = [f"**{rank}. {entry.title}**" + (f" · {', '.join(genres)}" if genres else "")]
+    if film is not None:
+        people = []
+        if film.directors:
+            people.append("Directed by " + _join(film.directors))
+        if film.cast:
+            people.append(("with " if people else "With ") + _join(film.cast))
+        if people:
+            lines.append(", ".join(people))
+        if film.plot:
+            lines.append(f"*{_first_sentence(film.plot)}*")
+    return "  \n".join(lines)  # a Markdown line break inside one paragraph
+
+
+def _first_sentence(plot: str, longest: int = 160) -> str:
+    """A plot cut to one line: its first sentence when the whole is long."""
+    if len(plot) <= longest:
+        return plot
+    end = plot.find(". ", 40)
+    return plot[: end + 1] if 0 < end < longest else plot[:longest].rsplit(" ", 1)[0] + " …"
 
 
 def help_text() -> str:

@@ -24,6 +24,8 @@ class Reading:
     reply: UserReply | None = None
     clarify: str = ""  # the question back, for kind "clarify"
     item: int | None = None  # the item to show more like, for kind "more_like"
+    choices: tuple[int, ...] = ()  # the items a "Did you mean ...?" offers
+    choices_liked: bool = True  # named as liked ("I loved King Kong") or not
 
 
 def read_message(understanding: Understanding, context: SystemAction | None) -> Reading:
@@ -35,7 +37,12 @@ def read_message(understanding: Understanding, context: SystemAction | None) -> 
     if understanding.of_type(Help):
         return Reading("help")
     if understanding.clarify:
-        return Reading("clarify", clarify=understanding.clarify)
+        return Reading(
+            "clarify",
+            clarify=understanding.clarify,
+            choices=understanding.choices,
+            choices_liked=understanding.choices_liked,
+        )
     more = [act for act in understanding.acts if isinstance(act, MoreLike)]
     if more and isinstance(context, Recommend):
         return Reading("more_like", item=more[0].item)

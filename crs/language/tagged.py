@@ -7,8 +7,11 @@
   the catalog lacks are counted apart, as `movies_outside_catalog`.
 - A tagged genre counts when a catalog attribute of group "genre" has the same name key ("sci-fi"
   = "Sci-Fi"); others ("history", "news") are counted apart.
-- Found movies are the `MentionItem` acts; found genres the genre attributes of `InformReply`
-  acts, wanted or unwanted (a genre named to be avoided is still a genre named).
+- Found movies are the `MentionItem` acts. A tagged movie that is not found but is among the
+  films a "Did you mean ...?" offers (`Understanding.choices`) counts as a miss in recall and
+  precision, and is counted apart as `asked_back`: the chat asks, and one click settles it.
+- Found genres are the genre attributes of `InformReply`
+  of `InformReply` acts, wanted or unwanted (a genre named to be avoided is still a genre named).
 - Scored, as the benchmark defines it, on utterances with at least one tag. The tags have errors
   of their own ("Silence of the Lambs" tagged as "Silence (2016)", titles left untagged), so
   precision here is a floor: `errors` lists every miss and false find for reading.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crs.data.inspired import SeekerUtterance, TaggedTitle
 from crs.data.redial import MENTION, Dialogue, movie_name, part_of
@@ -27,6 +31,9 @@ from crs.language.text import normalize_key
 from crs.language.titles import title_keys, title_year
 from crs.language.understanding import Understander
 from crs.types import Catalog
+
+if TYPE_CHECKING:
+    from crs.language.people import PeopleIndex
 
 
 class TitleLinker:
@@ -61,6 +68,7 @@ class _Counts:
     genre_fp: int = 0
     genre_fn: int = 0
     utterances: int = 0
+    movies_asked_back: int = 0
     movies_outside_catalog: int = 0
     genres_outside_catalog: int = 0
     errors: list[dict[str, object]] = field(default_factory=list)
@@ -74,11 +82,20 @@ class TaggedReport:
     movies_outside_catalog: int
     genres_outside_catalog: int
     errors: tuple[dict[str, object], ...]
+    movies_asked_back: int = 0  # missed, but offered by a "Did you mean ...?"
+
+    @property
+    def movie_recall_asking_back(self) -> float:
+        """Recall when a "Did you mean ...?" that offers the right film counts as found."""
+        found, missed = self.movies.true_positives, self.movies.false_negatives
+        return (found + self.movies_asked_back) / (found + missed) if found + missed else 1.0
 
     def as_dict(self) -> dict[str, object]:
         return {
             "utterances": self.utterances,
             "movies": self.movies.as_dict(),
+            "movies_asked_back": self.movies_asked_back,
+            "movie_recall_asking_back": round(self.movie_recall_asking_back, 4),
             "genres": self.genres.as_dict(),
             "movies_outside_catalog": self.movies_outside_catalog,
             "genres_outside_catalog": self.genres_outside_catalog,
@@ -103,8 +120,10 @@ def score_tagged(
         gold_genres = {genres.get(normalize_key(g)) for g in utterance.genres}
         outside_genres = sum(1 for g in utterance.genres if normalize_key(g) not in genres)
         gold_genres.discard(None)
-        acts = understander.understand(utterance.text).acts
+        understanding = understander.understand(utterance.text)
+        acts = understanding.acts
         found_movies = {a.item for a in acts if isinstance(a, MentionItem)}
+        asked_back = (set(understanding.choices) & gold_movies) - found_movies
         found_genres = {
             attribute
             for a in acts
@@ -115,6 +134,7 @@ def score_tagged(
         for name in (utterance.part, "all"):
             c = counts[name]
             c.utterances += 1
+            c.movies_asked_back += len(asked_back)
             c.movies_outside_catalog += outside_movies
             c.genres_outside_catalog += outside_genres
             c.movie_tp += len(found_movies & gold_movies)
@@ -144,6 +164,7 @@ def score_tagged(
             movies_outside_catalog=c.movies_outside_catalog,
             genres_outside_catalog=c.genres_outside_catalog,
             errors=tuple(c.errors),
+            movies_asked_back=c.movies_asked_back,
         )
         for name, c in counts.items()
     }
@@ -158,6 +179,12 @@ class MentionReport:
     polarity_right: int  # found mentions whose liked / disliked reading matches the seeker's answer
     polarity_known: int  # found mentions for which the seeker said whether they liked the movie
     mentions_outside_catalog: int
+    asked_back: int = 0  # missed, but offered by a "Did you mean ...?"
+
+    @property
+    def recall_asking_back(self) -> float:
+        found, missed = self.mentions.true_positives, self.mentions.false_negatives
+        return (found + self.asked_back) / (found + missed) if found + missed else 1.0
 
     @property
     def polarity_accuracy(self) -> float:
@@ -170,6 +197,8 @@ class MentionReport:
             "liked_read_right": round(self.polarity_accuracy, 4),
             "liked_known": self.polarity_known,
             "mentions_outside_catalog": self.mentions_outside_catalog,
+            "asked_back": self.asked_back,
+            "recall_asking_back": round(self.recall_asking_back, 4),
         }
 
 
@@ -187,6 +216,7 @@ class _MentionCounts:
     polarity_right: int = 0
     polarity_known: int = 0
     outside: int = 0
+    asked_back: int = 0
 
 
 def score_redial_mentions(
@@ -213,9 +243,11 @@ def score_redial_mentions(
                 opinion = dialogue.seeker_opinions.get(movie_id)
                 gold[item] = opinion.liked if opinion else None
             found: dict[int, bool] = {}
+            offered: set[int] = set()
             if gold:
-                acts = understander.understand(as_typed(message.text, dialogue.mentions)).acts
-                found = {a.item: a.liked for a in acts if isinstance(a, MentionItem)}
+                understanding = understander.understand(as_typed(message.text, dialogue.mentions))
+                found = {a.item: a.liked for a in understanding.acts if isinstance(a, MentionItem)}
+                offered = set(understanding.choices) - found.keys()
             known = [item for item, liked in gold.items() if item in found and liked is not None]
             for name in (part, "all"):
                 c = counts[name]
@@ -226,6 +258,7 @@ def score_redial_mentions(
                 c.found += len(found.keys() & gold.keys())
                 c.false += len(found.keys() - gold.keys())
                 c.missed += len(gold.keys() - found.keys())
+                c.asked_back += len(offered & gold.keys())
                 c.polarity_known += len(known)
                 c.polarity_right += sum(1 for item in known if found[item] == gold[item])
     return {
@@ -235,6 +268,7 @@ def score_redial_mentions(
             polarity_right=c.polarity_right,
             polarity_known=c.polarity_known,
             mentions_outside_catalog=c.outside,
+            asked_back=c.asked_back,
         )
         for name, c in counts.items()
     }
@@ -248,3 +282,45 @@ __all__ = [
     "score_redial_mentions",
     "score_tagged",
 ]
+
+
+@dataclass(frozen=True)
+class PeopleReport:
+    """Actors and directors named in INSPIRED seeker utterances that carry any tag."""
+
+    utterances: int
+    people: Score
+    outside_catalog: int  # tagged people with no linked film in the catalog
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "utterances": self.utterances,
+            "people": self.people.as_dict(),
+            "outside_catalog": self.outside_catalog,
+        }
+
+
+def score_people(people: PeopleIndex, utterances: Sequence[SeekerUtterance]) -> dict[str, PeopleReport]:
+    """People recall and precision per part ("tune", "heldout") and "all". Scored on every
+    utterance with a movie, genre or people tag, so that names read where none was tagged count as
+    false finds; a tagged person counts only when the catalog has a film of theirs."""
+    from crs.language.people import person_key
+
+    counts = {name: [0, 0, 0, 0, 0] for name in ("tune", "heldout", "all")}  # utt, tp, fp, fn, outside
+    for utterance in utterances:
+        if not (utterance.movies or utterance.genres or utterance.people):
+            continue
+        tagged = {person_key(name) for name in utterance.people}
+        gold = {key for key in tagged if key in people.people}
+        found = {person_key(person.name) for person, _ in people.find(utterance.text)}
+        for name in (utterance.part, "all"):
+            c = counts[name]
+            c[0] += 1
+            c[1] += len(found & gold)
+            c[2] += len(found - gold)
+            c[3] += len(gold - found)
+            c[4] += len(tagged - gold)
+    return {
+        name: PeopleReport(utterances=c[0], people=Score(c[1], c[2], c[3]), outside_catalog=c[4])
+        for name, c in counts.items()
+    }

@@ -22,16 +22,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from crs.language.lexicon import LEXICON
 from crs.language.text import closest, closest_typo, normalize, words
 from crs.types import Catalog
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+# Training interactions per item (`Dataset.popularity`), a list or a numpy array.
+Popularity: TypeAlias = "Sequence[float] | NDArray[Any]"
+
 MAX_TITLE_WORDS = 10  # longest title, in words, that is looked up
 FUZZY_TITLE = 0.86  # similarity at which a phrase of a text counts as the title (typos, missing spaces)
 MIN_FUZZY_CHARS = 5  # shorter title forms are matched exactly only: fuzzy on "ABBA" hits too much
+# Films of one title whose popularity is at least this share of the best-known one's are a real
+# doubt ("King Kong": 2005 or 1933?), asked back; below it the best-known one is meant ("Frozen").
+CLOSE_NAMESAKE = 0.34
+MAX_NAMESAKES = 3  # offered at most, best-known first
 
 _TITLE_YEAR = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
 _PARENS = re.compile(r"\(([^)]*)\)")
@@ -102,36 +113,86 @@ class TitleMatch:
 
 @dataclass(frozen=True)
 class TitleIndex:
-    """Title key -> item of one catalog. Where items share a key, the one with the most attributes (a
-    proxy for how well known it is) has it."""
+    """Title key -> item of one catalog. Where items share a key, the best-known one has it: the
+    most popular where the catalog's popularity is given, else the one with the most attributes (a
+    proxy for how well known it is)."""
 
     items: Mapping[str, int]
     keys: tuple[str, ...]  # the candidates of a fuzzy lookup, best-known items first
     max_words: int  # words of the longest key, at most MAX_TITLE_WORDS
+    # item -> every item of the same main title ("King Kong" 1933, 1976, 2005), best-known first;
+    # only for items that have such namesakes.
+    namesakes: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    # item -> how well known it is: popularity where given, else the number of attributes.
+    renown: Sequence[float] = ()
+    by_popularity: bool = False  # renown is real popularity, so near ties among namesakes are real
+    years: Mapping[int, int] = field(default_factory=dict)  # the year in the title, of items with namesakes
 
     @classmethod
-    def from_catalog(cls, catalog: Catalog) -> TitleIndex:
+    def from_catalog(cls, catalog: Catalog, popularity: Popularity | None = None) -> TitleIndex:
+        if popularity is not None and len(popularity) != catalog.n_items:
+            raise ValueError(f"popularity has {len(popularity)} values for {catalog.n_items} items")
+        renown = (
+            [
+                float(p) + len(item.attributes) / 1000
+                for p, item in zip(popularity, catalog.items, strict=True)
+            ]
+            if popularity is not None
+            else [float(len(item.attributes)) for item in catalog.items]
+        )
         items: dict[str, int] = {}
+        same_title: dict[str, list[int]] = {}
         for item in catalog.items:
-            for key in title_keys(item.title):
+            keys = title_keys(item.title)
+            if keys:
+                same_title.setdefault(keys[0], []).append(item.index)
+            for key in keys:
                 best = items.get(key)
-                if best is None or len(item.attributes) > len(catalog.items[best].attributes):
+                if best is None or renown[item.index] > renown[best]:
                     items[key] = item.index
         # Short names only where no title is spelled that way in full.
         shorts: dict[str, int] = {}
         for item in catalog.items:
             for key in short_title_keys(item.title):
                 best = shorts.get(key)
-                if key not in items and (
-                    best is None or len(item.attributes) > len(catalog.items[best].attributes)
-                ):
+                if key not in items and (best is None or renown[item.index] > renown[best]):
                     shorts[key] = item.index
         items.update(shorts)
         max_words = min(MAX_TITLE_WORDS, max((key.count(" ") + 1 for key in items), default=1))
         # Best-known items first: of titles equally close to a phrase, and as many typos away, a fuzzy
         # lookup takes the first.
-        keys = sorted(items, key=lambda key: -len(catalog.items[items[key]].attributes))
-        return cls(items=MappingProxyType(items), keys=tuple(keys), max_words=max_words)
+        keys = sorted(items, key=lambda key: -renown[items[key]])
+        namesakes: dict[int, tuple[int, ...]] = {}
+        for group in same_title.values():
+            if len(group) > 1:
+                ranked = tuple(sorted(group, key=lambda i: -renown[i]))
+                namesakes.update(dict.fromkeys(group, ranked))
+        return cls(
+            items=MappingProxyType(items),
+            keys=tuple(keys),
+            max_words=max_words,
+            namesakes=MappingProxyType(namesakes),
+            renown=tuple(renown),
+            by_popularity=popularity is not None,
+            years=MappingProxyType(
+                {i: year for i in namesakes if (year := title_year(catalog.items[i].title)) is not None}
+            ),
+        )
+
+    def close_namesakes(self, item: int) -> tuple[int, ...]:
+        """The namesakes of `item` (itself included) that are about as well known as the best of
+        them, when there are several: a title that alone cannot tell which film is meant. Empty
+        without real popularity: attribute counts tie too often to ask on them."""
+        group = self.namesakes.get(item, ())
+        if not self.by_popularity or len(group) < 2:
+            return ()
+        top = self.renown[group[0]]
+        close = tuple(i for i in group if self.renown[i] >= CLOSE_NAMESAKE * top)[:MAX_NAMESAKES]
+        return close if len(close) > 1 else ()
+
+    def namesake_of_year(self, item: int, year: int) -> int | None:
+        """The film of `item`'s title from `year` ("Frozen" + 2010 -> Frozen (2010)), if any."""
+        return next((i for i in self.namesakes.get(item, (item,)) if self.years.get(i) == year), None)
 
     def item(self, key: str) -> int | None:
         """The item whose title key is exactly `key`."""

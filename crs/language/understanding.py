@@ -71,7 +71,14 @@ from crs.language.text import (
     singular,
     tokenize,
 )
-from crs.language.titles import MAX_TITLE_WORDS, TitleIndex, digits_for_numerals, title_key, title_keys
+from crs.language.titles import (
+    MAX_TITLE_WORDS,
+    Popularity,
+    TitleIndex,
+    digits_for_numerals,
+    title_key,
+    title_keys,
+)
 from crs.types import (
     AcceptReply,
     Answer,
@@ -96,6 +103,9 @@ FUZZY_TOKEN = 0.84
 MAX_FUZZY_TOKENS = 40  # per message: bounds the time a long message of unknown words can take
 SYNONYMS = LEXICON.synonyms
 
+# "the first frozen movie": these words before a title mean the film of that title itself.
+_FIRST_FILM_WORDS = frozenset({"first", "original"})
+_FILM_WORDS = frozenset({"movie", "movies", "film", "films", "one"})
 _SORRY = "Sorry, I didn't quite get that. Tell me a genre, a decade or a title you like, or type 'help'."
 
 
@@ -195,6 +205,7 @@ class Understander:
         nearest_attributes: NearestAttributes | None = None,
         embedding_threshold: float = 0.6,
         min_support: int = 5,
+        popularity: Popularity | None = None,
     ) -> None:
         self.catalog = catalog
         self.nearest_attributes = nearest_attributes
@@ -218,7 +229,9 @@ class Understander:
             if " " not in key and len(key) >= 4 and key.isalpha() and support[index] >= 5:
                 buckets.setdefault(key[:2], []).append(key)
         self._fuzzy_attributes = {prefix: sorted(names, reverse=True) for prefix, names in buckets.items()}
-        self._titles = TitleIndex.from_catalog(catalog)
+        # With the catalog's popularity a bare title means its best-known film, and near ties
+        # among films of one title are asked back; without it, attribute counts stand in.
+        self._titles = TitleIndex.from_catalog(catalog, popularity)
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -269,7 +282,7 @@ class Understander:
         # Answers to the pending question read the first clause.
         answer = self._answer(first_clause(tokens)) if pending is not None else None
 
-        spans, span_clarify = self._spans(tokens, shown, cased, owners)
+        spans, span_clarify, choices, choices_liked = self._spans(tokens, shown, cased, owners)
         clarify = clarify or span_clarify
         polarity = [not negated_at(tokens, span.start) for span in spans]
 
@@ -336,9 +349,21 @@ class Understander:
 
         if not acts:
             return Understanding(
-                acts=(Unknown(),), confidence=0.0, clarify=clarify or _SORRY, truncated=truncated
+                acts=(Unknown(),),
+                confidence=0.0,
+                clarify=clarify or _SORRY,
+                truncated=truncated,
+                choices=choices if clarify else (),
+                choices_liked=choices_liked,
             )
-        return Understanding(acts=tuple(acts), confidence=confidence, clarify=clarify, truncated=truncated)
+        return Understanding(
+            acts=tuple(acts),
+            confidence=confidence,
+            clarify=clarify,
+            truncated=truncated,
+            choices=choices if clarify else (),
+            choices_liked=choices_liked,
+        )
 
     def _answer(self, clause: list[str]) -> str | None:
         if not clause:
@@ -364,15 +389,25 @@ class Understander:
 
     def _spans(
         self, tokens: list[str], shown: tuple[int, ...], cased: list[int], owners: frozenset[str]
-    ) -> tuple[list[_Span], str | None]:
-        """Items and attributes mentioned, left to right, without overlaps."""
+    ) -> tuple[list[_Span], str | None, tuple[int, ...], bool]:
+        """Items and attributes mentioned, left to right, without overlaps; the question to ask
+        back, if any, with the items it offers and whether they were named as liked."""
         spans: list[_Span] = []
         clarify: str | None = None
+        choices: tuple[int, ...] = ()
         taken = [t in BOUNDARY_PUNCTUATION for t in tokens]
         stems = [singular(t) for t in tokens]
         n = len(tokens)
+        dated: set[int] = set()  # item spans whose film a year after the title chose
 
         def take(span: _Span) -> None:
+            if span.kind == "item" and span.value in self._titles.namesakes and span.end < n:
+                # "Frozen (2010)" or "heat 1995": the year says which film of the title.
+                year = tokens[span.end]
+                chosen = self._titles.namesake_of_year(span.value, int(year)) if year.isdigit() else None
+                if chosen is not None and not taken[span.end]:
+                    span = _Span(span.start, span.end + 1, "item", chosen, span.confidence)
+                    dated.add(len(spans))
             spans.append(span)
             for k in range(span.start, span.end):
                 taken[k] = True
@@ -393,15 +428,25 @@ class Understander:
                     take(found)
                 elif note is not None and clarify is None:
                     clarify = note
+        # "the first frozen movie", "the original jumanji": the film of the title the words name.
+        for i in range(n - 1):
+            if tokens[i] in _FIRST_FILM_WORDS and not taken[i]:
+                found = self._first_film_after(tokens, taken, i)
+                if found is not None:
+                    take(found)
         # Cued titles (exact, then fuzzy), before attributes.
         for start in self._cue_positions(tokens):
-            if taken[start]:
+            first_word = start
+            while first_word < n - 1 and tokens[first_word] in LEXICON.leading_articles:
+                first_word += 1
+            if taken[start] or taken[first_word]:  # "liked the original jumanji": already read
                 continue
-            found, ask = self._title_at(tokens, start)
+            found, ask, guess = self._title_at(tokens, start)
             if found is not None:
                 take(found)
             elif ask is not None and clarify is None:
                 clarify = ask
+                choices = () if guess is None else (guess,)
         # A message that is nothing but a title ("frozen", "the matrix") names it.
         whole = [t for t in tokens if t not in BOUNDARY_PUNCTUATION]
         while whole and whole[0] in LEXICON.leading_articles:
@@ -447,6 +492,23 @@ class Understander:
                 if values:
                     for k in range(i, i + length):
                         taken[k] = True
+        # A title several well-known films share, without a year: which one is asked, not guessed.
+        doubtful = [
+            k
+            for k, span in enumerate(spans)
+            if span.kind == "item"
+            and span.value not in shown
+            and k not in dated
+            and self._titles.close_namesakes(span.value)
+        ]
+        choices_liked = True
+        if doubtful and clarify is None:
+            first = spans[doubtful[0]]
+            choices = self._titles.close_namesakes(first.value)
+            choices_liked = not negated_at(tokens, first.start)
+            titles = [self.catalog.items[i].title for i in choices]
+            clarify = f"Did you mean {', '.join(titles[:-1])} or {titles[-1]}?"
+        spans = [span for k, span in enumerate(spans) if k not in doubtful]
         budget = MAX_FUZZY_TOKENS
         for i, token in enumerate(tokens):
             if budget <= 0:
@@ -466,7 +528,25 @@ class Understander:
                 name, similarity = match
                 take(_Span(i, i + 1, "attribute", self._attribute_keys[name], similarity))
         spans.sort(key=lambda s: (s.start, s.kind))
-        return spans, clarify
+        return spans, clarify, choices, choices_liked
+
+    def _first_film_after(self, tokens: list[str], taken: list[bool], at: int) -> _Span | None:
+        """The title right after "first"/"original" at `at`, up to "movie"/"film"/"one" or the
+        clause's end, as one span with the cue: the words are all the title, none left over."""
+        end = at + 1
+        while end < len(tokens) and end - at <= MAX_TITLE_WORDS and not is_boundary(tokens[end]):
+            if tokens[end] in _FILM_WORDS or taken[end]:
+                break
+            end += 1
+        words = tokens[at + 1 : end]
+        if not words or all(w in STOPWORDS for w in words):
+            return None
+        key = title_key(words)
+        item = self._titles.item(key)
+        if item is None or self._attribute_reading_wins(normalize_key(key)):
+            return None
+        stop = end + 1 if end < len(tokens) and tokens[end] in _FILM_WORDS else end
+        return _Span(at, stop, "item", item, 1.0)
 
     def _attribute_reading_wins(self, key: str) -> bool:
         """For a phrase that is both a title and an attribute: the attribute, unless it is a rare tag
@@ -576,8 +656,9 @@ class Understander:
                     break
         return positions
 
-    def _title_at(self, tokens: list[str], start: int) -> tuple[_Span | None, str | None]:
-        """An item whose title starts at `start`: exact (longest) or fuzzy, or a question to ask."""
+    def _title_at(self, tokens: list[str], start: int) -> tuple[_Span | None, str | None, int | None]:
+        """An item whose title starts at `start`: exact (longest) or fuzzy, or a question to ask
+        with the item it guesses."""
         end = start
         while end < len(tokens) and end - start < MAX_TITLE_WORDS and tokens[end] not in BOUNDARY_PUNCTUATION:
             if end > start and (is_boundary(tokens[end]) or tokens[end] in LEXICON.title_breaks):
@@ -597,30 +678,30 @@ class Understander:
             if all(w in STOPWORDS for w in words[lead:stop]) and (stop - lead < 2 or stop < len(words)):
                 continue
             if self._is_missing_sequel(" ".join(words[lead:stop]), words, stop):
-                return None, _not_in_catalog(words[lead : stop + 1])
+                return None, _not_in_catalog(words[lead : stop + 1]), None
             if self._attribute_reading_wins(" ".join(singular(w) for w in words[lead:stop])):
-                return None, None  # "like jazz": the attribute reading wins
+                return None, None, None  # "like jazz": the attribute reading wins
             exact = _Span(start, start + stop, "item", item, 1.0)
             rest = [w for w in words[stop:] if w not in STOPWORDS]
             # A one-word title followed by more words ("toy stroy") may be a typo of a longer one.
             if stop - lead >= 2 or not rest:
-                return exact, None
+                return exact, None, None
             break
         # Fuzzy: try the phrase and its prefixes, minus trailing filler words.
         content_words = [w for w in words[lead:] if w]
         while content_words and content_words[-1] in STOPWORDS:
             content_words.pop()
         if not content_words or sum(len(w) for w in content_words) < 5:
-            return None, None
+            return None, None, None
         # "seen all of the Star Wars movies": a phrase that opens with an everyday word is talk,
         # not a misspelt title, and asking "Did you mean All of Me?" would only confuse.
         if content_words[0] in STOPWORDS:
-            return None, None
+            return None, None, None
         # "like action movies like ...": a phrase that opens with an attribute's name is about the
         # attribute; "Did you mean Vacation?" would only confuse.
         first_key = singular(content_words[0])
         if first_key in self._attribute_keys or first_key in self._synonyms:
-            return None, None
+            return None, None, None
         best: tuple[float, int, int] | None = None  # (similarity, item, words used)
         for stop in range(len(content_words), 0, -1):
             phrase = " ".join(content_words[:stop])
@@ -633,13 +714,13 @@ class Understander:
             if best is not None and best[0] >= FUZZY_ACCEPT:
                 break
         if exact is not None and (best is None or best[0] < FUZZY_ACCEPT or best[2] <= 1):
-            return exact, None
+            return exact, None, None
         if best is None:
-            return None, None
+            return None, None, None
         similarity, item, used = best
         if similarity >= FUZZY_ACCEPT:
-            return _Span(start, start + lead + used, "item", item, similarity), None
-        return None, f"Did you mean {self.catalog.items[item].title}?"
+            return _Span(start, start + lead + used, "item", item, similarity), None, None
+        return None, f"Did you mean {self.catalog.items[item].title}?", item
 
     def _reaction(
         self,
