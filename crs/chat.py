@@ -63,6 +63,7 @@ LIKENESS_TO_SAY = 0.4  # similarity (0-1, see crs.scoring.similarity) from which
 # Log-likelihood added to (taken from) every film of a person the person asked for (against): about
 # as strong as naming a film to be like (the belief policy's similar_weight), evidence, not a filter.
 PERSON_WEIGHT = 6.0
+LIKELY_SHARE = 0.9  # the side panel's "likely films" hold this share of the policy's belief
 
 
 @dataclass(frozen=True)
@@ -441,15 +442,21 @@ class ChatBot:
             return text if people is None else people
         return text + people
 
-    def in_play(self, session: ChatSession) -> int | None:
-        """How many films the policy still considers (as its "Why?" counts them), or None for a
-        policy without a belief."""
+    def in_play(self, session: ChatSession) -> tuple[int, int] | None:
+        """(films the policy still considers, as its "Why?" counts them; the fewest of them that
+        together are LIKELY_SHARE likely to hold the person's film), or None for a policy without
+        a belief. The first stays in the thousands while evidence is soft; the second is what
+        narrows as the person answers."""
         belief = getattr(self.policy_for(session), "belief", None)
         if belief is None:
             return None
         evidence = self.evidence(session)
-        items, _, _ = belief(session.state, evidence) if evidence is not None else belief(session.state)
-        return len(items)
+        items, probabilities, _ = (
+            belief(session.state, evidence) if evidence is not None else belief(session.state)
+        )
+        ordered = np.sort(np.asarray(probabilities))[::-1]
+        likely = int(np.searchsorted(np.cumsum(ordered), LIKELY_SHARE * ordered.sum()) + 1)
+        return len(items), min(likely, len(items))
 
     def text_evidence(self, session: ChatSession) -> FloatArray | None:
         """How well each item matches the person's own words (the sum of the retriever's

@@ -382,3 +382,16 @@ def test_yes_to_a_which_question_asks_which_and_a_typed_value_counts(movie_bot: 
     assert other in typed.state.accepted_attributes and asked in typed.state.rejected_attributes
     same = movie_bot.handle_text(session, values[asked])
     assert asked in same.state.accepted_attributes
+
+
+def test_the_panel_counts_likely_films_that_narrow_with_answers(movie_bot: ChatBot) -> None:
+    from ui.app import side_panel
+
+    session = movie_bot.handle_text(movie_bot.start(), "a funny movie from the 90s")
+    first = movie_bot.in_play(session)
+    assert first is not None and first[1] <= first[0]
+    assert f"**Likely films:** {first[1]:,}" in side_panel(movie_bot, session)
+    if isinstance(session.pending, Ask):
+        answered = movie_bot.handle_text(session, "yes")
+        later = movie_bot.in_play(answered)
+        assert later is not None and later[1] < first[1]

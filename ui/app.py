@@ -105,7 +105,9 @@ def side_panel(bot: ChatBot, session: ChatSession) -> str:
         lines.append("**Without:** " + ", ".join(session.without_people))
     in_play = bot.in_play(session) if state.history else None
     if in_play is not None:
-        lines.append(f"**Items still in play:** {in_play:,}")
+        considered, likely = in_play
+        noun = "films" if bot.domain == "movies" else "items"
+        lines.append(f"**Likely {noun}:** {likely:,} (of {considered:,} still in play)")
     if session.accepted_item is not None:
         lines.append(f"**Your pick:** {bot.catalog.items[session.accepted_item].title}")
     return "\n\n".join(lines)
