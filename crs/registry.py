@@ -174,3 +174,8 @@ DATASETS.register("lastfm_star", "crs.data.loaders:load_lastfm_star", "LastFM*, 
 DATASETS.register(
     "movielens", "crs.data.loaders:load_movielens", "MovieLens ml-latest-small: genres, decades and user tags"
 )
+DATASETS.register(
+    "redial",
+    "crs.data.loaders:load_redial",
+    "ReDial: 6,924 movies and real recommendation dialogues (genres, decades, directors, cast)",
+)

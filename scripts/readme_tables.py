@@ -489,6 +489,71 @@ def mentions() -> str:
     return table(headers, rows)
 
 
+def redial() -> str:
+    """benchmarks/redial.py: the ReDial protocol on valid, baselines, full ranker, ablation."""
+    report = load("redial.json")
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f3(value)
+
+    rows = [
+        [
+            row["model"],
+            cell(row["all"]["R@1"]),
+            cell(row["all"]["R@10"]),
+            cell(row["all"]["R@50"]),
+            cell(row["all"]["MRR"]),
+            cell(row["new"]["R@10"]),
+            cell(row["new"]["R@50"]),
+        ]
+        for row in report["rows"]
+    ]
+    headers = [
+        "model (ours: valid, 1,101 train dialogues)",
+        "R@1",
+        "R@10",
+        "R@50",
+        "MRR",
+        "new R@10",
+        "new R@50",
+    ]
+    full = next(row for row in report["rows"] if row["kind"] == "full")
+    measured = {
+        "all R@10": full["all"]["R@10"],
+        "all R@50": full["all"]["R@50"],
+        "new R@10": full["new"]["R@10"],
+    }
+    targets = ", ".join(
+        f"{name} {f3(measured[name])} (target {f2(goal)})" for name, goal in report["targets"].items()
+    )
+    speed = report["speed"]
+    return (
+        table(headers, rows)
+        + f"\n{report['samples']} samples, {report['repeats']} of them repeats. The full ranker against the "
+        + f"targets: {targets}. One sample ranked as a chat would (read, embed, score 6,924 movies): "
+        + f"p50 {speed['one_sample_ms_p50']} ms, p95 {speed['one_sample_ms_p95']} ms "
+        + "(target: p95 under 20 ms); "
+        + f"the whole valid split as `crs evaluate` runs it (batched): {speed['valid_split_seconds']} s.\n"
+    )
+
+
+def redial_published() -> str:
+    """Published ReDial test-split numbers, for comparison (not measured here)."""
+    rows = []
+    for row in load("redial.json")["published"]:
+        new = row["setting"] == "new"
+        rows.append(
+            [
+                f"{row['system']} ({row['source']})",
+                "-" if new or row["R@1"] is None else f3(row["R@1"]),
+                "-" if new else f3(row["R@10"]),
+                "-" if new or row["R@50"] is None else f3(row["R@50"]),
+                f3(row["R@10"]) if new else "-",
+            ]
+        )
+    return table(["published (test split, 10,006 train dialogues)", "R@1", "R@10", "R@50", "new R@10"], rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "policies-first": policies_first,
     "policies-full": policies_full,
@@ -503,6 +568,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "llm-simulator": llm_simulator,
     "llm-speed": llm_speed,
     "mentions": mentions,
+    "redial": redial,
+    "redial-published": redial_published,
 }
 
 

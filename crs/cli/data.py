@@ -42,5 +42,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"  split {name}: {len(split.pairs())} interactions of {len(split.by_user)} users")
         for name, path in dataset.missing_splits.items():
             print(f"  split {name}: absent ({path})")
+        coverage = getattr(dataset, "coverage", None)
+        if coverage:  # a catalog linked from several sources (redial): how much each link covers
+            movies = coverage["movies"]
+
+            def share(key: str) -> str:
+                return f"{coverage[key]:,} ({100 * coverage[key] / max(movies, 1):.0f} %)"
+
+            print(f"  movies {movies:,}: with a year {share('with_year')}")
+            print(f"    linked to MovieLens (genres, ratings): {share('linked_movielens')}")
+            print(
+                f"    linked to a description (director, cast, plot): {share('linked_descriptions')} "
+                f"of {coverage['description_lines']:,} description lines"
+            )
+            print(f"    with genres {share('with_genres')}, with people {share('with_people')}")
         return 0
     raise CliError("choose a data action: validate or info (see `crs data --help`)")

@@ -43,9 +43,13 @@ FLAGS = {
 def add_parser(commands: Any) -> None:
     from crs.registry import SIMULATORS
 
-    parser = commands.add_parser("evaluate", help="run simulated conversations and report SR@k, AT, hDCG")
+    parser = commands.add_parser(
+        "evaluate",
+        help="run simulated conversations and report SR@k, AT, hDCG (redial: rank movies in real dialogues, "
+        "Recall@1/10/50)",
+    )
     add_data_flags(parser)
-    parser.add_argument("--dataset", help="lastfm | lastfm_star | movielens | a catalog folder")
+    parser.add_argument("--dataset", help="lastfm | lastfm_star | movielens | redial | a catalog folder")
     parser.add_argument("--split", help="evaluation split (default: valid)")
     add_policy_flags(parser)
     parser.add_argument("--scorer", help="ranks recommended items: bpr (default) | popularity")
@@ -61,7 +65,9 @@ def add_parser(commands: Any) -> None:
         "--llm-mode",
         help="--simulator llm: phrase (code decides, the model words it) | decide (the model decides)",
     )
-    parser.add_argument("--limit", type=int, help="first N shuffled target pairs (default: all)")
+    parser.add_argument(
+        "--limit", type=int, help="first N shuffled target pairs (default: all; redial: first N dialogues)"
+    )
     parser.add_argument(
         "--offset", type=int, help="skip the first N shuffled pairs (4000: tuning pairs only)"
     )
@@ -71,6 +77,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--answer-noise", type=float, help="flip each yes/no answer with probability P")
     parser.add_argument("--dont-know", type=float, help='answer "don\'t know" with probability P')
     parser.add_argument("--patience", type=int, help="the user quits after N turns (0: never)")
+    parser.add_argument(
+        "--without-retriever",
+        action="store_true",
+        help="--dataset redial: rank without the text retriever (no embedding model; weaker, faster)",
+    )
     parser.add_argument("--out", type=Path, help="run folder (default: runs/DATASET-POLICY-TIME)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
@@ -90,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     dataset = load_data(settings, split=spec.split)
+    from crs.data.redial_dataset import DialogueDataset
+
+    if isinstance(dataset, DialogueDataset):
+        return run_dialogues(args, settings, dataset, spec.split, folder, started)
     if args.policy_config is not None:  # names the file in errors about the dataset's attributes
         from crs.policy_config import load_policy_config
 
@@ -120,4 +135,55 @@ def run(args: argparse.Namespace) -> int:
     terminations = ", ".join(f"{k} {v}" for k, v in sorted(summary["terminations"].items()))
     print(f"\nterminations: {terminations}")
     print(f"run folder: {folder}  (transcripts, metrics.json, {paths['plot'].name}; `crs view {folder}`)")
+    return 0
+
+
+def run_dialogues(
+    args: argparse.Namespace, settings: Any, dataset: Any, split: str, folder: Path, started: float
+) -> int:
+    """Real dialogues (ReDial): rank every movie at each recommendation, the standard protocol."""
+    from crs.evaluation.redial_run import evaluate_redial, format_metrics, write_redial_run
+    from crs.scoring.context_ranker import open_context_ranker
+
+    if args.out is None:
+        folder = default_folder(dataset.name, "context")
+    ignored = [
+        flag
+        for flag, value in (
+            ("--policy", args.policy),
+            ("--simulator", args.simulator),
+            ("--scorer", args.scorer),
+            ("--max-turns", args.max_turns),
+        )
+        if value is not None
+    ]
+    if ignored:
+        raise CliError(
+            f"{', '.join(ignored)} do not apply to {dataset.name}: its conversations are real dialogues, "
+            "ranked by the context ranker (see `crs evaluate --help`)"
+        )
+    with progress_bars(args.quiet) as progress:
+        ranker = open_context_ranker(
+            dataset, settings.cache_dir, use_retriever=not args.without_retriever, progress=progress
+        )
+        load_seconds = time.perf_counter() - started
+        try:
+            result = evaluate_redial(ranker, dataset, split, settings.evaluate.limit or None, progress)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    config = settings.as_dict()
+    config["resolved"] = {
+        "dataset_source": str(dataset.source),
+        "protocol": "redial (all / new items)",
+        "ranker": "context",
+        "retriever": not args.without_retriever,
+        "weights": ranker.weights,
+        "samples": len(result.rows),
+        "load_seconds": round(load_seconds, 3),
+        "rank_seconds": round(result.seconds, 3),
+    }
+    write_redial_run(result, folder, config)
+    print(f"{dataset.name} {split}: {len(result.rows)} samples, ranked in {result.seconds:.1f} s")
+    print(format_metrics(result.metrics))
+    print(f"run folder: {folder}  (samples.jsonl, metrics.json; `crs view {folder}`)")
     return 0

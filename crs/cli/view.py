@@ -28,6 +28,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--why", action="store_true", help="ask the run's policy why it took each action (e.g. belief)"
     )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        action="append",
+        metavar="N",
+        help="real-dialogue runs (redial): show sample N (1-based): its context, the top 10 and why",
+    )
     parser.add_argument("--data-dir", help="data directory, when not the one the run used")
     parser.set_defaults(handler=run)
 
@@ -114,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
 
     metrics_path = args.run / "metrics.json"
     transcripts_path = args.run / "transcripts.jsonl"
+    if (args.run / "samples.jsonl").is_file():
+        return view_samples(args)
     if not metrics_path.is_file() or not transcripts_path.is_file():
         raise CliError(f"{args.run} is not a run folder (expected metrics.json and transcripts.jsonl)")
     try:
@@ -158,4 +167,69 @@ def run(args: argparse.Namespace) -> int:
                 print("  why: " + explainer.explain(record))
     except ValueError as error:
         raise CliError(str(error)) from None
+    return 0
+
+
+def view_samples(args: argparse.Namespace) -> int:
+    """A real-dialogue run: its metrics, and for each `--sample N` the context, the top 10 and the
+    features that put the first one there (default: the first sample)."""
+    from crs.evaluation.redial_run import format_metrics
+
+    try:
+        metrics = json.loads((args.run / "metrics.json").read_text(encoding="utf-8"))
+        config = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
+        rows = [
+            json.loads(line) for line in (args.run / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        print(format_metrics(metrics))
+    except (json.JSONDecodeError, FileNotFoundError, KeyError) as error:
+        raise CliError(f"{args.run}: unreadable run folder ({error})") from None
+    wanted = args.sample or [1]
+    for number in wanted:
+        if not 1 <= number <= len(rows):
+            raise CliError(f"--sample {number}: the run has samples 1..{len(rows)}")
+    from crs.evaluation.redial_protocol import extract_samples
+    from crs.scoring.context_ranker import open_context_ranker, top_items
+
+    settings = Settings.from_dict(config, str(args.run / "config.json"))
+    dataset = _load_dataset(settings, args.data_dir)
+    catalog = dataset.catalog
+    from crs.cli.common import progress_bars
+
+    with progress_bars() as progress:
+        ranker = open_context_ranker(
+            dataset,
+            settings.cache_dir,
+            use_retriever=bool(config["resolved"].get("retriever", True)),
+            progress=progress,
+        )
+    by_conversation = {d.conversation_id: d for d in dataset.dialogues_of(settings.data.split)}
+    for number in wanted:
+        row = rows[number - 1]
+        dialogue = by_conversation.get(row["conversation_id"])
+        if dialogue is None:
+            raise CliError(
+                f"sample {number}: conversation {row['conversation_id']} is not in the run's split"
+            )
+        target = catalog.item_index(row["target"])
+        sample = next(
+            s
+            for s in extract_samples(dialogue, catalog)
+            if s.message_id == row["message_id"] and s.target == target
+        )
+        print(f"\nsample {number}: conversation {sample.conversation_id}, message {sample.message_id}")
+        for message in sample.context[-10:]:
+            print(f"  {'seeker' if message.seeker else 'recommender':>11}: {message.text}")
+        print(f"  target: {catalog.items[target].title} (rank {row['rank']}, new items: {row['rank_new']})")
+        evidence = ranker.read((m.text, m.seeker) for m in sample.context)
+        features = ranker.features(evidence)
+        scores = features @ ranker.weight_vector()
+        print("  top 10:")
+        for rank, item in enumerate(top_items(scores.astype("float64"), 10), 1):
+            mark = "  <- target" if item == target else ""
+            print(f"    {rank:>2}. {catalog.items[item].title}{mark}")
+        first = top_items(scores.astype("float64"), 1)[0]
+        parts = sorted(ranker.contributions(features, first).items(), key=lambda kv: -kv[1])
+        said = ", ".join(f"{name} {value:+.2f}" for name, value in parts if abs(value) >= 0.05)
+        print(f"  why {catalog.items[first].title} is first (score above the average movie): {said}")
     return 0

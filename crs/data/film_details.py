@@ -68,7 +68,7 @@ class CatalogDetails:
         return len(self.by_item)
 
 
-def _fold_genre(name: str) -> str:
+def fold_genre(name: str) -> str:
     key = " ".join(name.lower().replace("-", " - ").split()).replace(" - ", "-")
     return _GENRE_FOLD.get(key, key)
 
@@ -128,7 +128,7 @@ def link_details(catalog: Catalog, rows: list[tuple[str, FilmDetails]]) -> dict[
     def catalog_genres(item: int) -> set[str]:
         attributes = catalog.attributes
         return {
-            _fold_genre(attributes[a].name)
+            fold_genre(attributes[a].name)
             for a in catalog.items[item].attributes
             if attributes[a].group == "genre"
         }
@@ -158,7 +158,7 @@ def link_details(catalog: Catalog, rows: list[tuple[str, FilmDetails]]) -> dict[
             ours = catalog_genres(item)
             year = title_year(catalog.items[item].title)
             for rank_line, line in enumerate(lines):
-                theirs = {_fold_genre(g) for g in rows[line][1].genres}
+                theirs = {fold_genre(g) for g in rows[line][1].genres}
                 shared = len(ours & theirs)
                 estimate = line_years.get(line)
                 if estimate is not None and year is not None:

@@ -28,6 +28,12 @@ def load_movielens(data_dir: Path, split_seed: int = 0, **_: object) -> Dataset:
     return load(data_dir / "movielens-small", split_seed=split_seed)
 
 
+def load_redial(data_dir: Path, split_seed: int = 0, **_: object) -> Dataset:
+    from crs.data.redial_dataset import load_redial as load
+
+    return load(data_dir, split_seed=split_seed)
+
+
 def load_dataset(
     name: str, data_dir: str | os.PathLike[str] | None = None, *, split_seed: int = 0
 ) -> Dataset:

@@ -29,6 +29,7 @@ class Message:
     text: str
     sender: int
     seeker: bool  # written by the person looking for a movie (the initiator)
+    message_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,12 @@ def load_dialogues(data_dir: Path, split: str = "train") -> list[Dialogue]:
                 raw = json.loads(line)
                 seeker = int(raw["initiatorWorkerId"])
                 messages = tuple(
-                    Message(str(m["text"]), int(m["senderWorkerId"]), int(m["senderWorkerId"]) == seeker)
+                    Message(
+                        str(m["text"]),
+                        int(m["senderWorkerId"]),
+                        int(m["senderWorkerId"]) == seeker,
+                        int(m.get("messageId", 0)),
+                    )
                     for m in raw["messages"]
                 )
                 mentions = {str(k): str(v) for k, v in (raw.get("movieMentions") or {}).items()}
