@@ -13,7 +13,7 @@ In one run, everything fitted on `train` (1,101 dialogues) only:
 Published numbers are on ReDial's test split with models trained on the full 10,006-dialogue
 train split (ten times what is here); they are shown beside ours, not measured here.
 
-Run: .venv/bin/python benchmarks/redial.py [--data-dir DIR]   (~8 minutes on 2 cores)
+Run: .venv/bin/python benchmarks/redial.py [--data-dir DIR]   (~6 minutes on 2 cores)
 Writes benchmarks/results/redial.json.
 """
 
