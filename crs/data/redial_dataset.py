@@ -229,7 +229,8 @@ def load_redial(data_dir: Path, split_seed: int = 0) -> DialogueDataset:
         title = f"{movie.title} ({movie.year})" if movie.year else movie.title
         draft_items.append(Item(position, movie.movie_id, title, tuple(sorted(set(attributes)))))
     draft = Catalog(items=tuple(draft_items), attributes=tuple(draft_attributes))
-    details = link_details(draft, read_details(folder / "movie_text.jsonl"))
+    description_rows = read_details(folder / "movie_text.jsonl")
+    details = link_details(draft, description_rows)
 
     # The catalog: genres (both sources, folded), decade, directors, leading cast.
     names: dict[str, tuple[str, str]] = {}  # attribute id -> (name, group)
@@ -304,7 +305,7 @@ def load_redial(data_dir: Path, split_seed: int = 0) -> DialogueDataset:
         "with_people": sum(
             any(a.startswith(("director:", "actor:")) for a in ids) for ids in attribute_ids_of
         ),
-        "description_lines": sum(1 for _ in (folder / "movie_text.jsonl").open(encoding="utf-8")),
+        "description_lines": len(description_rows),
     }
     return DialogueDataset(
         name=NAME,

@@ -16,6 +16,7 @@ gains nothing). Recall@k is the share of samples whose movie is in the top k; MR
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -48,20 +49,27 @@ class Sample:
 def render(text: str, mentions: Mapping[str, str], catalog: Catalog, index_of: Mapping[int, int]) -> str:
     """A message with each `@id` written as the dialogue's name for it."""
 
-    def name(match: object) -> str:
-        raw = match.group(1)  # type: ignore[attr-defined]
+    def name(match: re.Match[str]) -> str:
+        raw = match.group(1)
         given = mentions.get(raw)
         if given and given.strip():
             return " ".join(given.split())
         index = index_of.get(int(raw))
-        return catalog.items[index].title if index is not None else str(match.group(0))  # type: ignore[attr-defined]
+        return catalog.items[index].title if index is not None else match.group(0)
 
     return MENTION.sub(name, text)
 
 
-def extract_samples(dialogue: Dialogue, catalog: Catalog) -> list[Sample]:
-    """The samples of one dialogue, in message order (see the module docstring)."""
-    index_of = {int(item.id): item.index for item in catalog.items}
+def _index_of(catalog: Catalog) -> dict[int, int]:
+    return {int(item.id): item.index for item in catalog.items}
+
+
+def extract_samples(
+    dialogue: Dialogue, catalog: Catalog, index_of: Mapping[int, int] | None = None
+) -> list[Sample]:
+    """The samples of one dialogue, in message order (see the module docstring); `index_of`
+    (movie id -> item) is built from the catalog when not given."""
+    index_of = index_of if index_of is not None else _index_of(catalog)
     samples: list[Sample] = []
     context: list[ContextMessage] = []
     said: set[int] = set()
@@ -82,7 +90,8 @@ def extract_samples(dialogue: Dialogue, catalog: Catalog) -> list[Sample]:
 
 
 def extract_all(dialogues: Iterable[Dialogue], catalog: Catalog) -> list[Sample]:
-    return [sample for dialogue in dialogues for sample in extract_samples(dialogue, catalog)]
+    index_of = _index_of(catalog)
+    return [sample for dialogue in dialogues for sample in extract_samples(dialogue, catalog, index_of)]
 
 
 def summarise(ranks: Sequence[int | None]) -> dict[str, float | int]:

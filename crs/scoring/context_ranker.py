@@ -73,7 +73,7 @@ SIGNALS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 FEATURES = tuple(feature for group in SIGNALS.values() for feature in group)
-VERSION = 1  # of the features: part of the cache fingerprint
+VERSION = 2  # of the features: part of the cache fingerprint (bump when their numbers change)
 EPSILON = 1e-3  # floor inside the logs of similarity sums: "no evidence" is not -infinity
 RECENT_MESSAGES = 4
 CO_SHRINK = 2.0  # pseudo-dialogues in P(movie | named): one shared dialogue is weak evidence
