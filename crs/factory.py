@@ -59,6 +59,11 @@ def build_policy(
     return policy
 
 
+def params_of(name: str) -> tuple[str, ...]:
+    """The parameters policy `name`'s constructor names (not what a `**kwargs` would take)."""
+    return tuple(inspect.signature(POLICIES.get(name)).parameters)
+
+
 def takes_parameter(name: str, parameter: str) -> bool:
     """Whether policy `name`'s constructor accepts `parameter` (or any keyword). Built-in policies
     all take `questions`; a plug-in may not, and then runs without question rules."""

@@ -241,3 +241,34 @@ def test_data_info_reports_link_coverage(data_dir: Path, capsys: pytest.CaptureF
     shown = capsys.readouterr().out
     assert "items 6924" in shown and "linked to MovieLens" in shown and "linked to a description" in shown
     assert "split test: absent" in shown
+
+
+def test_the_chat_on_redial_ranks_with_the_benchmark_model(data_dir: Path) -> None:
+    """`crs chat --dataset redial` recommends with the context ranker that `crs evaluate` measures:
+    before any answer the chat's belief orders films exactly as the ranker does (less the film
+    named, which the person knows), and its explanation says what lifted a film."""
+    from crs.chat import build_bot
+    from crs.scoring.context_ranker import REASONS
+    from crs.settings import load_settings
+    from crs.types import InformReply, Recommend
+
+    settings = load_settings(overrides={"chat.dataset": "redial", "data.dir": str(data_dir)})
+    bot = build_bot(settings, use_retriever=False)
+    ranker = bot.context_ranker
+    assert ranker is not None and bot.policy_for(bot.start()).similar_weight == 0.0  # type: ignore[attr-defined]
+    session = bot.handle_text(bot.start(), "We loved Frozen (2013)!")
+    frozen = next(i for i, item in enumerate(bot.catalog.items) if item.title == "Frozen (2013)")
+    assert session.state.history[-1].reply == InformReply(attributes=(), liked_items=(frozen,))
+    items, probabilities, _ = bot.policy_for(session).belief(session.state, bot.evidence(session))  # type: ignore[attr-defined]
+    chat_order = [int(items[k]) for k in np.argsort(-np.asarray(probabilities), kind="stable")[:10]]
+    scores = ranker.scores(ranker.read([("We loved Frozen (2013)!", True)]))
+    assert chat_order == [i for i in top_items(scores, 11) if i != frozen][:10]
+
+    for answer in ["yes", "no"] * 6:
+        if isinstance(session.pending, Recommend):
+            break
+        values = bot.choices(session)  # "Which decade?" (ReDial's question bank): one is named
+        session = bot.handle_text(session, values[-1][1] if values else answer)
+    assert isinstance(session.pending, Recommend) and frozen not in session.pending.items
+    said = session.messages[-1].text
+    assert any(reason[0].upper() + reason[1:] in said for reason in REASONS.values()), said

@@ -83,6 +83,16 @@ ML_PENALTY = 0.8  # exponent on the candidate's audience in the MovieLens cosine
 ML_SHRINK = 10.0  # shared MovieLens users at which a cosine counts half
 FIT_SAMPLES = 2000  # train samples the weights are fitted on (memory: samples x items x features)
 L2 = 1e-3
+# How a feature that lifted a movie is said to a person ("Why #1?"); the others go unsaid (genres,
+# decades and people asked for are said by the chat's own explanation already).
+REASONS: Mapping[str, str] = {
+    "co_mention": "people who named the films you named often named it too",
+    "movielens": "MovieLens viewers who liked the films you named liked it",
+    "content": "it shares genres and people with the films you named",
+    "text_recent": "its plot matches your words",
+    "text_seeker": "its plot matches your words",
+    "similar_requests": "recommenders suggested it for requests like yours",
+}
 
 
 @dataclass(frozen=True)
@@ -379,6 +389,12 @@ class ContextRanker:
         centred = features[item] - features.mean(axis=0)
         return {name: float(centred[k] * self.weights.get(name, 0.0)) for k, name in enumerate(FEATURES)}
 
+    def reasons(self, features: npt.NDArray[np.float32], item: int, k: int = 2) -> list[str]:
+        """The `k` features that lift `item` most, in words (`REASONS`); fewer when fewer lift it."""
+        lifting = [(value, name) for name, value in self.contributions(features, item).items() if value > 0]
+        said = dict.fromkeys(REASONS[name] for _, name in sorted(lifting, reverse=True) if name in REASONS)
+        return list(said)[:k]
+
 
 def rank_of(scores: FloatArray, target: int, removed: Sequence[int] = ()) -> int:
     """1-based rank of `target` in a stable sort by score, descending (ties: lower index first);
@@ -529,15 +545,18 @@ def open_context_ranker(
     cache_dir: Path | None = None,
     use_retriever: bool = True,
     progress: Progress | None = None,
+    retriever: Retriever | None = None,
 ) -> ContextRanker:
     """The fitted ranker of `dataset`: weights and train requests from the cache when they match
-    the data and this model, otherwise fitted on train (a few minutes) and cached."""
+    the data and this model, otherwise fitted on train (a few minutes) and cached. `retriever`:
+    the catalog's retriever when the caller has it open already (the chat)."""
     from crs.artifacts import ArtifactError, load_arrays, save_arrays
     from crs.language.understanding import Understander
     from crs.scoring import default_cache_dir
 
-    retriever = None
-    if use_retriever:
+    if not use_retriever:
+        retriever = None
+    elif retriever is None:
         from crs.retrieval.retriever import open_retriever
 
         retriever = open_retriever(dataset.catalog, dataset.name, cache_dir, progress=progress)
