@@ -527,12 +527,17 @@ def redial() -> str:
         f"{name} {f3(measured[name])} (target {f2(goal)})" for name, goal in report["targets"].items()
     )
     speed = report["speed"]
+    steps = "; ".join(
+        f"{step} {p50} / {p95} ms"
+        for step, (p50, p95) in speed["steps_ms_p50_p95"].items()
+        if step != "total"
+    )
     return (
         table(headers, rows)
         + f"\n{report['samples']} samples, {report['repeats']} of them repeats. The full ranker against the "
         + f"targets: {targets}. One sample ranked as a chat would (read, embed, score 6,924 movies): "
         + f"p50 {speed['one_sample_ms_p50']} ms, p95 {speed['one_sample_ms_p95']} ms "
-        + "(target: p95 under 20 ms); "
+        + f"(target: p95 under 20 ms; p50 / p95 by step: {steps}); "
         + f"the whole valid split as `crs evaluate` runs it (batched): {speed['valid_split_seconds']} s.\n"
     )
 

@@ -17,7 +17,7 @@ from crs.data.errors import DataError
 from crs.data.redial import Dialogue, Message, part_of
 from crs.data.redial_dataset import VALID_SIZE, DialogueDataset, load_redial
 from crs.evaluation.redial_protocol import extract_samples, protocol_metrics, summarise
-from crs.scoring.context_ranker import rank_of, top_items
+from crs.scoring.context_ranker import FEATURES, rank_of, top_items
 from crs.types import Catalog, Item
 
 
@@ -272,3 +272,61 @@ def test_the_chat_on_redial_ranks_with_the_benchmark_model(data_dir: Path) -> No
     assert isinstance(session.pending, Recommend) and frozen not in session.pending.items
     said = session.messages[-1].text
     assert any(reason[0].upper() + reason[1:] in said for reason in REASONS.values()), said
+
+
+class CountingEncoder:
+    """The real MiniLM encoder, counting the texts it is given."""
+
+    def __init__(self) -> None:
+        from crs.retrieval.encoder import MiniLmEncoder
+
+        self.inner = MiniLmEncoder()
+        self.name = self.inner.name
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.encode(texts)
+
+
+def test_words_are_embedded_once_and_profiles_leave_their_dialogue_out(redial: DialogueDataset) -> None:
+    """The seeker's words are the mean of their messages, each embedded once (a chat's next turn
+    embeds only what is new); a train sample's request profiles leave out its own dialogue's
+    requests, exactly as if that dialogue had not been in train."""
+    from types import SimpleNamespace
+
+    from crs.language.understanding import Understander
+    from crs.scoring.context_ranker import ContextRanker
+
+    encoder = CountingEncoder()
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(redial.catalog.n_items, 384)).astype(np.float32)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    # The catalog's own text vectors are random here (embedding 6,924 plots takes minutes); the
+    # encoder that reads the messages is the real one.
+    retriever = SimpleNamespace(item_vectors=items, encoder=encoder)
+    ranker = ContextRanker(redial, Understander(redial.catalog), retriever)  # type: ignore[arg-type]
+
+    first = ranker.read([("Hi! I want a comedy", True), ("Sure, any favourites?", False)])
+    later = ranker.read(
+        [("Hi! I want a comedy", True), ("Sure, any favourites?", False), ("I loved Airplane!", True)]
+    )
+    ranker.embed([first])
+    encoder.texts.clear()
+    (query,) = ranker.embed([later])
+    assert "Hi! I want a comedy" not in encoder.texts and "I loved Airplane!" in encoder.texts
+    each = encoder.inner.encode(["Hi! I want a comedy", "I loved Airplane!"]).mean(axis=0)
+    assert query.seeker is not None
+    np.testing.assert_allclose(query.seeker, each / np.linalg.norm(each), atol=1e-5)
+
+    requests = rng.normal(size=(6, 384)).astype(np.float32)
+    targets, conversations = [3, 3, 7, 9, 3, 7], ["a", "a", "a", "b", "b", "c"]
+    ranker.set_requests(requests, targets, conversations)
+    without_a = ContextRanker(redial, ranker.understander, retriever)  # type: ignore[arg-type]
+    keep = [k for k, c in enumerate(conversations) if c != "a"]
+    without_a.set_requests(requests[keep], [targets[k] for k in keep], [conversations[k] for k in keep])
+    profile = FEATURES.index("request_profile")
+    left_out = ranker.features(later, query, conversation="a")
+    np.testing.assert_allclose(left_out, without_a.features(later, query), atol=1e-5)
+    kept_in = ranker.features(later, query)
+    assert not np.allclose(left_out[[3, 7], profile], kept_in[[3, 7], profile])

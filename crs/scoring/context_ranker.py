@@ -15,13 +15,19 @@ weights`, a product of experts):
   row scaled to its best neighbour), through the links to MovieLens;
 - `content`: sum over the named movies of the cosine of their idf-weighted attributes;
 - `text_recent`, `text_seeker`: cosine (MiniLM) between the movie's text and the last
-  `RECENT_MESSAGES` messages, and everything the seeker said;
+  `RECENT_MESSAGES` messages (embedded together), and the mean of the seeker's messages (each
+  embedded once: a conversation's next turn embeds only its new message, and a long
+  conversation is not cut at the encoder's 256 tokens);
 - `similar_requests`: log(eps + votes) for the movies recommended after the
   `REQUEST_NEIGHBOURS` train contexts most like the recent messages;
+- `request_profile`: cosine between the recent messages and the movie's request profile: the sum
+  of the train requests (recent messages) after which a recommender named it, plus
+  `PROFILE_TEXT_WEIGHT` times its own text (a movie never recommended in train is its text);
 - `genre`, `decade`: share of the genres / decades asked for that it has; `person`: people asked
   for who made or star in it; `unwanted`: refused attributes it has;
 - `named_by_seeker`, `named_by_recommender`, `disliked`: it was named earlier (people come back
-  to films already said; a disliked one rarely is the answer).
+  to films already said; a disliked one rarely is the answer); `named_recently`: named in the
+  last `RECENT_MESSAGES` messages (what is being talked about now: "what is Ray about?").
 
 The weights are fitted on train dialogues only (`train_context_ranker`) by maximum likelihood of
 the movie the recommender named, under softmax(score) over the whole catalog. A train sample's
@@ -35,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +68,7 @@ SIGNALS: Mapping[str, tuple[str, ...]] = {
     "co-mentions": ("co_mention",),
     "MovieLens": ("movielens",),
     "content": ("content",),
-    "text retriever": ("text_recent", "text_seeker", "similar_requests"),
+    "text retriever": ("text_recent", "text_seeker", "similar_requests", "request_profile"),
     "understanding": (
         "genre",
         "decade",
@@ -69,18 +76,21 @@ SIGNALS: Mapping[str, tuple[str, ...]] = {
         "unwanted",
         "named_by_seeker",
         "named_by_recommender",
+        "named_recently",
         "disliked",
     ),
 }
 FEATURES = tuple(feature for group in SIGNALS.values() for feature in group)
-VERSION = 2  # of the features: part of the cache fingerprint (bump when their numbers change)
+VERSION = 3  # of the features: part of the cache fingerprint (bump when their numbers change)
 EPSILON = 1e-3  # floor inside the logs of similarity sums: "no evidence" is not -infinity
 RECENT_MESSAGES = 4
 CO_SHRINK = 2.0  # pseudo-dialogues in P(movie | named): one shared dialogue is weak evidence
 REQUEST_NEIGHBOURS = 50
 REQUEST_TEMPERATURE = 0.05
+PROFILE_TEXT_WEIGHT = 1.0  # a movie's own text in its request profile, against one train request
 ML_PENALTY = 0.8  # exponent on the candidate's audience in the MovieLens cosine (as crs.scoring.similarity)
 ML_SHRINK = 10.0  # shared MovieLens users at which a cosine counts half
+MESSAGE_CACHE = 20_000  # message embeddings kept (384 floats each: ~30 MB)
 FIT_SAMPLES = 2000  # train samples the weights are fitted on (memory: samples x items x features)
 L2 = 1e-3
 # How a feature that lifted a movie is said to a person ("Why #1?"); the others go unsaid (genres,
@@ -102,10 +112,11 @@ class Evidence:
     named_by_seeker: tuple[int, ...] = ()
     named_by_recommender: tuple[int, ...] = ()
     disliked: tuple[int, ...] = ()
+    named_recently: tuple[int, ...] = ()  # in the last RECENT_MESSAGES messages
     wanted: tuple[int, ...] = ()  # attribute indices
     unwanted: tuple[int, ...] = ()
     recent_text: str = ""  # the last few messages, both speakers
-    seeker_text: str = ""  # all the seeker said
+    seeker_messages: tuple[str, ...] = ()  # every message of the seeker
 
     @property
     def named(self) -> tuple[int, ...]:
@@ -123,10 +134,13 @@ class EvidenceBuilder:
     _wanted: dict[int, None] = field(default_factory=dict)
     _unwanted: dict[int, None] = field(default_factory=dict)
     _messages: list[tuple[str, bool]] = field(default_factory=list)
+    _named_in: list[tuple[int, ...]] = field(default_factory=list)  # per message
 
     def add(self, text: str, seeker: bool) -> None:
+        named: dict[int, None] = {}
         for act in self.understander.understand(text).acts:
             if isinstance(act, MentionItem):
+                named.setdefault(act.item, None)
                 (self._seeker if seeker else self._recommender).setdefault(act.item, None)
                 if seeker and not act.liked:
                     self._disliked.setdefault(act.item, None)
@@ -136,16 +150,18 @@ class EvidenceBuilder:
                 for attribute in act.unwanted:
                     self._unwanted.setdefault(attribute, None)
         self._messages.append((text, seeker))
+        self._named_in.append(tuple(named))
 
     def evidence(self) -> Evidence:
         return Evidence(
             named_by_seeker=tuple(self._seeker),
             named_by_recommender=tuple(self._recommender),
             disliked=tuple(self._disliked),
+            named_recently=tuple(dict.fromkeys(i for n in self._named_in[-RECENT_MESSAGES:] for i in n)),
             wanted=tuple(a for a in self._wanted if a not in self._unwanted),
             unwanted=tuple(self._unwanted),
-            recent_text=" ".join(text for text, _ in self._messages[-RECENT_MESSAGES:]),
-            seeker_text=" ".join(text for text, seeker in self._messages if seeker),
+            recent_text=" ".join(text for text, _ in self._messages[-RECENT_MESSAGES:]).strip(),
+            seeker_messages=tuple(text for text, seeker in self._messages if seeker and text.strip()),
         )
 
 
@@ -183,6 +199,17 @@ def _binary_rows(rows: Sequence[Iterable[int]], n_columns: int) -> sparse.csr_ma
     return sparse.csr_matrix(
         (np.ones(len(cols)), (data_rows, cols)), shape=(max(1, len(rows)), n_columns), dtype=np.float64
     )
+
+
+def _unit(vector: Vectors) -> Vectors | None:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else None
+
+
+def _unit_rows(matrix: FloatArray) -> Vectors:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(matrix / norms, dtype=np.float32)
 
 
 def _normalised_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -232,6 +259,10 @@ class ContextRanker:
         self._request_vectors: Vectors = np.zeros((0, 1), dtype=np.float32)
         self._request_targets = np.zeros(0, dtype=np.int64)
         self._request_conversations: npt.NDArray[np.str_] = np.zeros(0, dtype=str)
+        self._profile_sums: FloatArray = np.zeros((0, 1))
+        self._profiles: Vectors = np.zeros((0, 1), dtype=np.float32)
+        self._message_vectors: dict[str, Vectors] = {}
+        self._cache_lock = threading.Lock()  # the chat's sessions share the ranker
 
     def _movielens_similarity(self) -> sparse.csr_matrix:
         """Catalog item x item similarity from MovieLens likes of the linked movies (all of them:
@@ -267,21 +298,42 @@ class ContextRanker:
         return builder.evidence()
 
     def embed(self, evidences: Sequence[Evidence], batch: int = 64) -> list[Query]:
-        """The queries of many contexts (batched: much faster than one by one)."""
+        """The queries of many contexts (batched: much faster than one by one). A seeker message
+        seen before (an earlier turn, an earlier sample of the dialogue) is not embedded again."""
         if self.retriever is None:
             return [Query(None, None) for _ in evidences]
-        texts = [text for e in evidences for text in (e.recent_text or " ", e.seeker_text or " ")]
-        vectors = (
-            np.concatenate(
-                [self.retriever.encoder.encode(texts[i : i + batch]) for i in range(0, len(texts), batch)]
-            )
-            if texts
-            else np.zeros((0, 1), dtype=np.float32)
-        )
+        with self._cache_lock:
+            new = [m for m in dict.fromkeys(m for e in evidences for m in e.seeker_messages)]
+            new = [m for m in new if m not in self._message_vectors]
+        texts = [e.recent_text for e in evidences if e.recent_text] + new
+        vectors = self._encode(texts, batch)
+        recent = iter(vectors[: len(texts) - len(new)])
+        with self._cache_lock:
+            if len(self._message_vectors) + len(new) > MESSAGE_CACHE:
+                self._message_vectors.clear()  # crude but bounded; the next turns refill it
+            self._message_vectors.update(zip(new, vectors[len(texts) - len(new) :], strict=True))
+            seeker = [
+                _unit(np.mean([self._message_vectors[m] for m in e.seeker_messages], axis=0))
+                if e.seeker_messages
+                else None
+                for e in evidences
+            ]
         return [
-            Query(vectors[2 * k] if e.recent_text else None, vectors[2 * k + 1] if e.seeker_text else None)
-            for k, e in enumerate(evidences)
+            Query(next(recent) if e.recent_text else None, vector)
+            for e, vector in zip(evidences, seeker, strict=True)
         ]
+
+    def forget_messages(self) -> None:
+        """Empty the message embeddings kept (a timing that must embed as a fresh chat does)."""
+        with self._cache_lock:
+            self._message_vectors.clear()
+
+    def _encode(self, texts: Sequence[str], batch: int) -> Vectors:
+        assert self.retriever is not None
+        if not texts:
+            return np.zeros((0, self.retriever.item_vectors.shape[1]), dtype=np.float32)
+        encode = self.retriever.encoder.encode
+        return np.concatenate([encode(texts[i : i + batch]) for i in range(0, len(texts), batch)])
 
     def set_requests(self, vectors: Vectors, targets: Sequence[int], conversations: Sequence[str]) -> None:
         """Train requests (the recent messages before each recommendation, embedded) and the
@@ -289,6 +341,26 @@ class ContextRanker:
         self._request_vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self._request_targets = np.asarray(targets, dtype=np.int64)
         self._request_conversations = np.asarray(conversations, dtype=str)
+        if self.retriever is None:
+            return
+        sums = PROFILE_TEXT_WEIGHT * self.retriever.item_vectors.astype(np.float64)
+        np.add.at(sums, self._request_targets, self._request_vectors.astype(np.float64))
+        self._profile_sums = sums
+        self._profiles = _unit_rows(sums)
+
+    def _profile_scores(self, query: Vectors, conversation: str | None) -> FloatArray:
+        """Cosine of `query` with each movie's request profile, the requests of `conversation`
+        (a train sample's own dialogue) left out."""
+        from crs.retrieval.retriever import cosine_scores
+
+        scores = cosine_scores(self._profiles, query)
+        own = self._request_conversations == conversation if conversation is not None else None
+        if own is not None and own.any():
+            rows, where = np.unique(self._request_targets[own], return_inverse=True)
+            sums = self._profile_sums[rows].copy()
+            np.subtract.at(sums, where, self._request_vectors[own].astype(np.float64))
+            scores[rows] = cosine_scores(_unit_rows(sums), query)
+        return scores
 
     # --- features -------------------------------------------------------------------------------
 
@@ -343,6 +415,8 @@ class ContextRanker:
                 out[:, column["similar_requests"]] = np.log(
                     EPSILON + self._request_votes(query.recent, conversation)
                 )
+                if len(self._request_targets):
+                    out[:, column["request_profile"]] = self._profile_scores(query.recent, conversation)
 
         for group in ("genre", "decade"):
             asked = [a for a in evidence.wanted if self._groups[a] == group]
@@ -358,6 +432,7 @@ class ContextRanker:
         out[list(evidence.named_by_seeker), column["named_by_seeker"]] = 1.0
         out[list(evidence.named_by_recommender), column["named_by_recommender"]] = 1.0
         out[list(evidence.disliked), column["disliked"]] = 1.0
+        out[list(evidence.named_recently), column["named_recently"]] = 1.0
         return out
 
     def _request_votes(self, query: Vectors, conversation: str | None) -> FloatArray:
@@ -531,7 +606,9 @@ def fit_on(
 
 def fingerprint(dataset: DialogueDataset, retriever: Retriever | None) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([VERSION, FEATURES, FIT_SAMPLES, L2, RECENT_MESSAGES]).encode())
+    digest.update(
+        json.dumps([VERSION, FEATURES, FIT_SAMPLES, L2, RECENT_MESSAGES, PROFILE_TEXT_WEIGHT]).encode()
+    )
     digest.update((retriever.encoder.name if retriever is not None else "no retriever").encode())
     for items in dataset.split("train").by_user.values():
         digest.update(repr(tuple(items)).encode())
