@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crs.cli.common import (
     CliError,
     add_data_flags,
     add_policy_flags,
     default_folder,
+    flag_name,
     load_data,
     progress_bars,
     settings_from_args,
 )
+
+if TYPE_CHECKING:
+    from crs.data import Dataset
+    from crs.evaluation.records import ConversationRecord
+    from crs.evaluation.run_folder import RunFolder
+    from crs.evaluation.runner import RunResult
+    from crs.settings import Settings
+
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl+C
 
 FLAGS = {
     "data.dir": "data_dir",
@@ -83,50 +97,57 @@ def add_parser(commands: Any) -> None:
         help="--dataset redial: rank without the text retriever (no embedding model; weaker, faster)",
     )
     parser.add_argument("--out", type=Path, help="run folder (default: runs/DATASET-POLICY-TIME)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="finish an interrupted run in its folder, with its saved settings (--workers may change)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
 
+# Flags a resumed run may change: where things are and how many processes, not what is measured.
+RESUMABLE_FLAGS = frozenset({"data.dir", "paths.cache_dir", "evaluate.workers"})
+
+
 def run(args: argparse.Namespace) -> int:
-    from crs.evaluation.report import check_new_run_folder, format_table, write_run
-    from crs.evaluation.runner import evaluate
-    from crs.factory import policy_for_run
-    from crs.llm.base import LLMError
+    from crs.evaluation.report import format_table
+    from crs.evaluation.run_folder import RunFolder, RunFolderError
     from crs.settings import run_spec
 
-    settings = settings_from_args(args, FLAGS)
-    spec = run_spec(settings)
-    folder = args.out or default_folder(spec.dataset, spec.policy)
-    check_new_run_folder(folder)  # before any work: fail fast rather than after the run
+    done: list[ConversationRecord] = []
+    try:
+        if args.resume is not None:
+            folder = args.resume
+            run_folder, saved, done = RunFolder.resume(folder)
+            settings = resumed_settings(args, saved, run_folder)
+        else:
+            settings = settings_from_args(args, FLAGS)
+            # ReDial's real dialogues are ranked, not simulated: its runs are named by the ranker.
+            ranked_by = "context" if settings.data.dataset == "redial" else settings.evaluate.policy
+            folder = args.out or default_folder(settings.data.dataset, ranked_by)
+            run_folder = RunFolder.create(folder)  # before any work: fail fast, not after the run
+    except RunFolderError as error:
+        raise CliError(str(error)) from None
+    with run_folder, stop_on_sigterm():
+        spec = run_spec(settings)
+        started = time.perf_counter()
+        dataset = load_data(settings, split=spec.split)
+        from crs.data.redial_dataset import DialogueDataset
 
-    started = time.perf_counter()
-    dataset = load_data(settings, split=spec.split)
-    from crs.data.redial_dataset import DialogueDataset
-
-    if isinstance(dataset, DialogueDataset):
-        return run_dialogues(args, settings, dataset, spec.split, folder, started)
-    if args.policy_config is not None:  # names the file in errors about the dataset's attributes
-        from crs.policy_config import load_policy_config
-
-        load_policy_config(args.policy_config).check(dataset)
-    with progress_bars(args.quiet) as progress:
+        if isinstance(dataset, DialogueDataset):
+            if args.resume is not None:
+                raise CliError("a ReDial run takes about a minute: start it again instead of --resume")
+            return run_dialogues(args, settings, dataset, spec.split, run_folder, started)
         try:
-            policy = policy_for_run(spec, dataset, settings.cache_dir, progress)
-            load_seconds = time.perf_counter() - started
-            result = evaluate(spec, dataset, policy, progress, settings.cache_dir)
-        except LLMError as error:  # the simulated user's model failed (unreachable, bad file)
-            raise CliError(str(error)) from None
-        except ValueError as error:
-            raise CliError(str(error)) from None
-
-    config = settings.as_dict()
-    config["resolved"] = {
-        "dataset_source": str(dataset.source),
-        "conversations": len(result.records),
-        "load_seconds": round(load_seconds, 3),
-    }
-    paths = write_run(result, folder, config)
-    summary = result.summary()
+            result = simulate(args, settings, dataset, run_folder, done, started)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {interrupted_note(folder)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        summary = result.summary()
+        run_folder.write_metrics(summary)
+        plot_run(result, run_folder.plot_path)
     print(
         format_table(
             [{"policy": spec.policy, "dataset": dataset.name, **summary}], label_keys=("dataset", "policy")
@@ -134,19 +155,134 @@ def run(args: argparse.Namespace) -> int:
     )
     terminations = ", ".join(f"{k} {v}" for k, v in sorted(summary["terminations"].items()))
     print(f"\nterminations: {terminations}")
-    print(f"run folder: {folder}  (transcripts, metrics.json, {paths['plot'].name}; `crs view {folder}`)")
+    if done:
+        print(f"resumed: {len(done)} conversations were saved, {len(result.records) - len(done)} played now")
+    print(f"run folder: {folder}  (transcripts, metrics.json, success_by_turn.png; `crs view {folder}`)")
     return 0
 
 
+def interrupted_note(folder: Path) -> str:
+    if not (folder / "config.json").exists():
+        return f"before the first conversation; nothing was saved in {folder}"
+    transcripts = folder / "transcripts.jsonl"
+    saved = transcripts.read_bytes().count(b"\n") if transcripts.exists() else 0
+    return (
+        f"{saved} finished conversations are saved in {folder}; "
+        f"finish the run with `crs evaluate --resume {folder}`"
+    )
+
+
+def simulate(
+    args: argparse.Namespace,
+    settings: Settings,
+    dataset: Dataset,
+    run_folder: RunFolder,
+    done: Sequence[ConversationRecord],
+    started: float,
+) -> RunResult:
+    """Build the policy, save the config, then play the conversations into the run folder."""
+    from crs.evaluation.runner import evaluate
+    from crs.factory import policy_for_run
+    from crs.llm.base import LLMError
+    from crs.settings import run_spec
+
+    spec = run_spec(settings)
+    if args.policy_config is not None:  # names the file in errors about the dataset's attributes
+        from crs.policy_config import load_policy_config
+
+        load_policy_config(args.policy_config).check(dataset)
+    with progress_bars(args.quiet) as progress:
+        try:
+            policy = policy_for_run(spec, dataset, settings.cache_dir, progress)
+            if not done:
+                config = settings.as_dict()
+                config["resolved"] = {
+                    "dataset_source": str(dataset.source),
+                    "load_seconds": round(time.perf_counter() - started, 3),
+                }
+                run_folder.write_config(config)
+            return evaluate(
+                spec, dataset, policy, progress, settings.cache_dir, on_record=run_folder.append, done=done
+            )
+        except LLMError as error:  # the simulated user's model failed (unreachable, bad file)
+            raise CliError(str(error)) from None
+        except ValueError as error:
+            raise CliError(str(error)) from None
+
+
+def resumed_settings(args: argparse.Namespace, saved: dict[str, Any], run_folder: RunFolder) -> Settings:
+    """The interrupted run's own settings; a flag that would change what it measures is refused."""
+    from crs.settings import Settings
+
+    if args.out is not None or args.config is not None or args.policy_config is not None or args.param:
+        run_folder.close()
+        raise CliError(
+            "--resume continues a run with its saved settings: drop --out, --config, "
+            "--policy-config and --param"
+        )
+    try:
+        settings = Settings.from_dict(saved, where=str(run_folder.path / "config.json"))
+    except ValueError as error:
+        run_folder.close()
+        raise CliError(str(error)) from None
+    for key, attribute in FLAGS.items():
+        given = getattr(args, attribute, None)
+        if given is None:
+            continue
+        section, _, name = key.rpartition(".")
+        if key in RESUMABLE_FLAGS:  # all in top-level sections
+            settings = settings.replace(section, **{name: given})
+            continue
+        current: Any = settings
+        for part in section.split("."):
+            current = getattr(current, part)
+        if getattr(current, name) != given:
+            run_folder.close()
+            raise CliError(
+                f"{flag_name(attribute)} {given} differs from the run's saved {getattr(current, name)!r}: "
+                "a resumed run keeps its settings"
+            )
+    return settings
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a `kill`, a scheduler's stop) stops the run as Ctrl+C does: what finished is kept."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def plot_run(result: RunResult, path: Path) -> None:
+    from crs.evaluation.report import plot_success_by_turn
+
+    spec = result.spec
+    plot_success_by_turn(
+        {spec.policy: result.metrics.success_by_turn},
+        path,
+        f"{spec.dataset} / {spec.split}: {len(result.records)} conversations",
+    )
+
+
 def run_dialogues(
-    args: argparse.Namespace, settings: Any, dataset: Any, split: str, folder: Path, started: float
+    args: argparse.Namespace,
+    settings: Settings,
+    dataset: Any,
+    split: str,
+    run_folder: RunFolder,
+    started: float,
 ) -> int:
     """Real dialogues (ReDial): rank every movie at each recommendation, the standard protocol."""
     from crs.evaluation.redial_run import evaluate_redial, format_metrics, write_redial_run
     from crs.scoring.context_ranker import open_context_ranker
 
-    if args.out is None:
-        folder = default_folder(dataset.name, "context")
+    folder = run_folder.path
     ignored = [
         flag
         for flag, value in (

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crs.cli.common import CliError
 from crs.settings import Settings
+
+if TYPE_CHECKING:
+    from crs.evaluation.records import ConversationRecord
 
 
 def add_parser(commands: Any) -> None:
@@ -123,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
     transcripts_path = args.run / "transcripts.jsonl"
     if (args.run / "samples.jsonl").is_file():
         return view_samples(args)
+    if (args.run / "config.json").is_file() and not metrics_path.exists():
+        raise CliError(
+            f"run {args.run} was interrupted or is still running (no metrics.json yet); "
+            f"finish it with `crs evaluate --resume {args.run}`"
+        )
     if not metrics_path.is_file() or not transcripts_path.is_file():
         raise CliError(f"{args.run} is not a run folder (expected metrics.json and transcripts.jsonl)")
     try:
@@ -131,16 +139,28 @@ def run(args: argparse.Namespace) -> int:
     except (json.JSONDecodeError, FileNotFoundError) as error:
         raise CliError(f"{args.run}: unreadable run folder ({error})") from None
     settings = Settings.from_dict(config, str(args.run / "config.json"))
+    try:
+        records = list(read_transcripts(transcripts_path))
+    except (ValueError, OSError) as error:
+        raise CliError(str(error)) from None
+    check_metrics(args.run, metrics, records, settings)
+    wanted = set(args.conversation or [])
+    held = {record.conversation_id for record in records}
+    missing = sorted(wanted - held)
+    if missing:
+        raise CliError(
+            f"--conversation {missing[0]}: the run holds conversations "
+            f"{min(held)}..{max(held)} ({len(held)} of them)"
+        )
     row = {"dataset": settings.data.dataset, "policy": settings.evaluate.policy, **metrics}
     print(format_table([row], label_keys=("dataset", "policy")))
-    wanted = set(args.conversation or [])
     failures_left = args.failures
     explainer = Explainer(settings, args.data_dir) if args.explain else None
     if args.why and settings.evaluate.simulator == "llm":
         raise CliError("--why replays rule-protocol runs; a run with the LLM user shows its words instead")
     reasoner = Reasoner(settings, args.data_dir) if args.why else None
     try:
-        for record in read_transcripts(transcripts_path):
+        for record in records:
             show = record.conversation_id in wanted
             if not show and failures_left > 0 and not record.success:
                 failures_left -= 1
@@ -168,6 +188,32 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CliError(str(error)) from None
     return 0
+
+
+def check_metrics(run: Path, metrics: Any, records: list[ConversationRecord], settings: Settings) -> None:
+    """`metrics.json` must be what `transcripts.jsonl` holds: a folder edited by hand, or mixed
+    from two runs, is refused rather than shown with numbers its conversations do not have."""
+    from crs.evaluation.metrics import compute_metrics
+
+    if not records:
+        raise CliError(f"{run}/transcripts.jsonl holds no conversations")
+    if not isinstance(metrics, dict):
+        raise CliError(f"{run}/metrics.json is not a JSON object")
+    others = {(r.dataset, r.policy) for r in records} - {(settings.data.dataset, settings.evaluate.policy)}
+    if others:
+        dataset, policy = sorted(others)[0]
+        raise CliError(
+            f"{run}/transcripts.jsonl holds {policy} conversations on {dataset}, but config.json is "
+            f"{settings.evaluate.policy} on {settings.data.dataset}: the folder mixes two runs"
+        )
+    actual = compute_metrics([r.outcome for r in records], settings.evaluate.max_turns).as_dict()
+    for key in ("conversations", "successes", "SR@15", "AT", "hDCG"):
+        saved = metrics.get(key)
+        if not isinstance(saved, (int, float)) or abs(float(saved) - float(actual[key])) > 1e-9:  # type: ignore[arg-type]
+            raise CliError(
+                f"{run}/metrics.json says {key} = {saved}, but transcripts.jsonl gives {actual[key]}: "
+                "the folder was edited or is damaged"
+            )
 
 
 def view_samples(args: argparse.Namespace) -> int:

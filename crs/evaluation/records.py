@@ -334,8 +334,11 @@ def read_transcripts(path: Path) -> Iterator[ConversationRecord]:
             if not line.strip():
                 continue
             try:
-                yield ConversationRecord.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as error:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
+                yield ConversationRecord.from_json(data)
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
                 raise ValueError(f"{path}, line {number}: not a transcript record ({error})") from None
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from crs.evaluation.records import write_transcripts
+from crs.evaluation.run_folder import write_atomically
 from crs.evaluation.runner import RunResult
 
 TABLE_COLUMNS = (
@@ -90,8 +92,10 @@ def plot_success_by_turn(curves: Mapping[str, Sequence[float]], path: Path, titl
     axes.set_title(title)
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    figure.savefig(temporary, format=path.suffix.lstrip(".") or "png")
     plt.close(figure)
+    os.replace(temporary, path)  # a reader never sees half a plot
 
 
 class RunFolderExistsError(FileExistsError):
@@ -113,9 +117,9 @@ def write_run(result: RunResult, folder: Path, config: Mapping[str, Any]) -> dic
         "metrics": folder / "metrics.json",
         "plot": folder / "success_by_turn.png",
     }
-    paths["config"].write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_atomically(paths["config"], json.dumps(config, indent=2, sort_keys=True) + "\n")
     write_transcripts(result.records, paths["transcripts"])
-    paths["metrics"].write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    write_atomically(paths["metrics"], json.dumps(result.summary(), indent=2) + "\n")
     spec = result.spec
     plot_success_by_turn(
         {spec.policy: result.metrics.success_by_turn},

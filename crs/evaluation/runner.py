@@ -1,7 +1,7 @@
 """Simulated-user evaluation: many conversations, optionally in parallel, reproducibly.
 
 Which pair conversation i is about and which random numbers it draws is the protocol's business
-(`crs.protocol`); this module plays the conversations, in chunks, in one process or a pool of
+(`crs.protocol`); this module plays the conversations, in one process or a pool of
 forked workers, and gathers their records. Results do not depend on the number of workers.
 
 A conversation with the rule user is the policy driving a `crs.env.ConversationEnv`; with the
@@ -11,7 +11,9 @@ LLM user (`--simulator llm`) it is the whole chat in words (`crs.evaluation.spok
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from crs.types import Catalog, DialogueState, SystemAction
 
 __all__ = ["RunResult", "RunSpec", "evaluate", "play_conversation"]
 
-CHUNK_SIZE = 250
+BATCH = 8  # conversations a worker plays before sending them back (rule user; the LLM user: 1)
 CONVERSATIONS_STAGE = "conversations"
 
 
@@ -82,21 +84,22 @@ def _considered(
     )
 
 
-def _play_range(context: RunContext, bounds: tuple[int, int]) -> list[ConversationRecord]:
-    return [play_conversation(context, i) for i in range(*bounds)]
-
-
 _WORKER_CONTEXT: RunContext | None = None  # set in each forked worker process, never in the parent
 
 
 def _init_worker(context: RunContext) -> None:
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = context
+    # Ctrl+C is the parent's to handle (it keeps what finished and stops the pool): a worker
+    # that also caught it would print a traceback per process. The pool stops its workers with
+    # SIGTERM, which must end them quietly whatever handler the parent had when it forked.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run_chunk(bounds: tuple[int, int]) -> list[ConversationRecord]:
+def _run_one(conversation_id: int) -> ConversationRecord:
     assert _WORKER_CONTEXT is not None
-    return _play_range(_WORKER_CONTEXT, bounds)
+    return play_conversation(_WORKER_CONTEXT, conversation_id)
 
 
 @dataclass(frozen=True)
@@ -152,29 +155,42 @@ def evaluate(
     policy: Policy,
     progress: Progress | None = None,
     cache_dir: Path | None = None,
+    on_record: Callable[[ConversationRecord], None] | None = None,
+    done: Sequence[ConversationRecord] = (),
 ) -> RunResult:
-    """Run the spec's conversations, reporting to `progress` after each chunk. `cache_dir`: where
-    the LLM user keeps its model and responses (None: the default cache)."""
+    """Run the spec's conversations, reporting to `progress` as they finish. `cache_dir`: where
+    the LLM user keeps its model and responses (None: the default cache). `on_record` gets every
+    conversation as it ends, in conversation order (a run folder appends it). `done`: the first
+    conversations of an interrupted run, not played again; the result holds them too."""
     pairs = target_pairs(dataset, spec.split)
     try:
         ids = conversation_range(len(pairs), spec.offset, spec.limit)
     except ValueError as error:
         raise ValueError(f"{error} of split {spec.split!r}") from None
+    if [record.conversation_id for record in done] != list(ids[: len(done)]):
+        raise ValueError("the saved conversations are not this run's first ones: it cannot be resumed")
     context = RunContext(spec, dataset, policy, pairs, cache_dir)
-    chunks = [(start, min(start + CHUNK_SIZE, ids.stop)) for start in range(ids.start, ids.stop, CHUNK_SIZE)]
-    records: list[ConversationRecord] = []
+    records: list[ConversationRecord] = list(done)
+    todo = ids[len(done) :]
+
+    def finished(record: ConversationRecord) -> None:
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+        report(progress, CONVERSATIONS_STAGE, len(records), len(ids), "conv")
+
     started = time.perf_counter()
-    if spec.workers == 1:
-        for bounds in chunks:
-            records.extend(_play_range(context, bounds))
-            report(progress, CONVERSATIONS_STAGE, len(records), len(ids), "conv")
+    if spec.workers == 1 or len(todo) <= 1:
+        for conversation_id in todo:
+            finished(play_conversation(context, conversation_id))
     else:
-        # fork shares the loaded dataset and policy with the workers without pickling them.
+        # fork shares the loaded dataset and policy with the workers without pickling them. A
+        # conversation comes back as it ends (in order): small batches lose little to a kill.
+        batch = 1 if spec.simulator == "llm" else BATCH
         pool_context = multiprocessing.get_context("fork")
         with pool_context.Pool(spec.workers, initializer=_init_worker, initargs=(context,)) as pool:
-            for chunk in pool.imap(_run_chunk, chunks):
-                records.extend(chunk)
-                report(progress, CONVERSATIONS_STAGE, len(records), len(ids), "conv")
+            for record in pool.imap(_run_one, todo, chunksize=batch):
+                finished(record)
     seconds = time.perf_counter() - started
     decisions = np.array([ms for record in records for ms in record.decision_ms] or [0.0])
     return RunResult(
