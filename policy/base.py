@@ -38,9 +38,13 @@ def top_k(items: IntArray, scores: FloatArray, k: int) -> tuple[int, ...]:
 
 
 class PolicyBase:
-    """Per-user lookups cached for the conversation in progress (one entry: conversations are sequential)."""
+    """What the built-in policies share: the dataset, scorer and question rules, and the last
+    user's lookups (one entry, replaced whole: see `user_context`)."""
 
     name = "base"
+    # Attributes `act` may replace: caches keyed by what they were computed for (the conformance
+    # check's "keeps no state" rule allows these and nothing else).
+    cache_attributes: tuple[str, ...] = ("_user_context",)
 
     def __init__(
         self,
@@ -60,16 +64,19 @@ class PolicyBase:
         self.question_rules: QuestionRules | None = resolve_questions(
             questions, dataset.catalog, dataset.name
         )
-        self._cached_user: UserId | None = None
-        self._cached: tuple[FloatArray, IntArray] | None = None
+        # The last user's context, as one tuple: one policy serves many conversations and threads
+        # at once, so the user id and what belongs to it are read and replaced together, never
+        # one without the other (two attributes could pair one user's id with another's scores).
+        self._user_context: tuple[UserId, FloatArray, IntArray] | None = None
 
     def user_context(self, user_id: UserId) -> tuple[FloatArray, IntArray]:
         """The user's item scores and training items (never worth recommending: already known)."""
-        if self._cached is None or self._cached_user != user_id:
+        cached = self._user_context
+        if cached is None or cached[0] != user_id:
             scores = np.asarray(self.scorer.scores(user_id), dtype=np.float64)
             seen = np.asarray(self.dataset.train.items_of(user_id), dtype=np.int64)
-            self._cached_user, self._cached = user_id, (scores, seen)
-        return self._cached
+            cached = self._user_context = (user_id, scores, seen)
+        return cached[1], cached[2]
 
     def excluded_items(self, state: DialogueState) -> IntArray:
         _, seen = self.user_context(state.user.id)

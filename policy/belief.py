@@ -117,6 +117,7 @@ class Decision:
 
 class BeliefPolicy(PolicyBase):
     name = "belief"
+    cache_attributes = (*PolicyBase.cache_attributes, "_prior", "_last_decision", "_similarity")
     learns = True
     trace_score = "expected turns to the item, minus the worth of an early success (lower is better)"
 
@@ -195,9 +196,10 @@ class BeliefPolicy(PolicyBase):
             self.prior_weights = np.asarray(self.trained.arrays["weights"], dtype=np.float64)
         else:
             self.prior_weights = np.zeros(len(FEATURES))
-        self._prior_user: UserId | None = None
+        self._prior: tuple[UserId, FloatArray] | None = None  # the last user's prior logits
+        # The last decision and the state object it was made in (`considered` asks right after
+        # `act`): one tuple, and used only for that very state, so other threads cannot mix it up.
         self._last_decision: tuple[DialogueState, Decision] | None = None
-        self._prior_logits: FloatArray | None = None
         n_attributes = dataset.catalog.index.n_attributes
         self._attribute_names = [a.name for a in dataset.catalog.attributes][:n_attributes]
 
@@ -222,15 +224,16 @@ class BeliefPolicy(PolicyBase):
         The fitted prior describes users with a history: for them popular items are *less* likely
         to be what they look for (they know them already). A user without any history (a visitor
         of the chat) is the opposite case, and gets `cold_user_popularity` x log popularity."""
-        if self._prior_logits is None or self._prior_user != user_id:
+        cached = self._prior  # one tuple, read and replaced whole: see PolicyBase.user_context
+        if cached is None or cached[0] != user_id:
             _, seen = self.user_context(user_id)
             if len(seen) == 0:
                 logits = self.cold_user_popularity * np.log1p(self.dataset.popularity)
             else:
                 logits = self.prior_weight * (self.features.matrix(user_id) @ self.prior_weights)
             logits[seen] = -np.inf
-            self._prior_user, self._prior_logits = user_id, logits
-        return self._prior_logits
+            cached = self._prior = (user_id, logits)
+        return cached[1]
 
     def warm_up(self) -> None:
         """Build now what the first "like X" would otherwise build (a chat calls this at start)."""

@@ -15,6 +15,13 @@ rules (each has a test that makes it fire on a deliberately broken policy):
   asked before: every state is asked again in another order (other conversations, other users in
   between) and must get the same action. One policy object serves many conversations at once
   (worker processes, every visitor of the chat), so state kept on it would leak between them;
+- **keeps no state**: `act` changes no attribute of the policy except the caches it declares in
+  `cache_attributes` (each replaced whole, keyed by what it was computed for: see
+  `policy.base.PolicyBase.user_context`);
+- **thread-safe**: the same states asked from several threads at once, switching between them
+  as often as the interpreter allows, get the same actions (a chat server's visitors are served
+  by threads sharing one policy: a cache or scratch value kept on it must be read and replaced
+  whole, or not kept at all);
 - **no exception**: `act` returns an action for every state it is given.
 
 The turn limit is not a rule of the policy: the environment ends every conversation at it.
@@ -22,6 +29,8 @@ The turn limit is not a rule of the policy: the environment ends every conversat
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +50,8 @@ DEFAULT_SCENARIOS = (
     SimulatorOptions(patience=6),
 )
 STATELESS_SAMPLE = 150  # states asked again out of order; enough to meet every conversation's users
+THREAD_SAMPLE = 40  # states each of THREADS threads asks at once, each from another starting point
+THREADS = 4
 RULES = (
     "valid action",
     "no repeated question",
@@ -48,6 +59,8 @@ RULES = (
     "no training items",
     "reproducible",
     "stateless",
+    "keeps no state",
+    "thread-safe",
     "no exception",
 )
 
@@ -136,12 +149,17 @@ def check_policy(
             while not state.finished:
                 draw = int(policy_rng.integers(2**31))
                 turn = state.turn + 1
+                before = _attributes(policy)
                 try:
                     action = policy.act(state, np.random.default_rng(draw))
                     replay = policy.act(state, np.random.default_rng(draw))
                 except Exception as error:  # noqa: BLE001 - any failure of a plug-in is a finding
                     violations.append(Violation(conversation, turn, "no exception", repr(error)))
                     break
+                changed = _changed(policy, before)
+                if changed:
+                    detail = f"act changed {', '.join(changed)} (not in its cache_attributes)"
+                    violations.append(Violation(conversation, turn, "keeps no state", detail))
                 if replay != action:
                     violations.append(
                         Violation(
@@ -158,7 +176,20 @@ def check_policy(
                 decisions.append(_Decision(conversation, state, draw, action))
                 state, *_ = env.step(action)
     violations.extend(_statelessness(policy, decisions, seed))
+    violations.extend(_thread_safety(policy, decisions, seed))
     return violations
+
+
+def _attributes(policy: Policy) -> dict[str, int]:
+    return {name: id(value) for name, value in getattr(policy, "__dict__", {}).items()}
+
+
+def _changed(policy: Policy, before: dict[str, int]) -> list[str]:
+    """Attributes `act` set, replaced or removed, less the declared caches."""
+    after = _attributes(policy)
+    allowed = set(getattr(policy, "cache_attributes", ()))
+    names = {n for n in after.keys() | before.keys() if after.get(n) != before.get(n)}
+    return sorted(names - allowed)
 
 
 def _statelessness(
@@ -187,3 +218,47 @@ def _statelessness(
                 )
             )
     return found
+
+
+def _thread_safety(
+    policy: Policy, decisions: Sequence[_Decision], seed: int, sample: int = THREAD_SAMPLE
+) -> list[Violation]:
+    """Ask `sample` recorded states from `THREADS` threads at once, each starting elsewhere in
+    the sample, with the interpreter switching threads as often as it can (restored after)."""
+    order = np.random.default_rng([seed, 1]).permutation(len(decisions))[:sample]
+    chosen = [decisions[int(i)] for i in order]
+    found: dict[int, Violation] = {}  # one per recorded state
+    lock = threading.Lock()
+
+    def ask(start: int) -> None:
+        for k in range(len(chosen)):
+            index = (start + k) % len(chosen)
+            decision = chosen[index]
+            turn = decision.state.turn + 1
+            try:
+                again = policy.act(decision.state, np.random.default_rng(decision.seed))
+            except Exception as error:  # noqa: BLE001
+                violation = Violation(decision.conversation, turn, "no exception", repr(error))
+            else:
+                if again == decision.action:
+                    continue
+                violation = Violation(
+                    decision.conversation,
+                    turn,
+                    "thread-safe",
+                    f"asked from {THREADS} threads at once, gave {again!r} instead of {decision.action!r}",
+                )
+            with lock:
+                found.setdefault(index, violation)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # races that a 5 ms interval hides for hours show up at once
+    try:
+        threads = [threading.Thread(target=ask, args=(t * len(chosen) // THREADS,)) for t in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    return [found[index] for index in sorted(found)]

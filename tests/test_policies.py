@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,8 @@ class BreaksOneRule:
         self.rule = rule
         self.calls = 0
         self.talking_to: object = None
+        self.working_on: DialogueState | None = None
+        self.last_state: DialogueState | None = None
 
     def act(self, state: DialogueState, rng: np.random.Generator) -> Ask | Recommend | GiveUp:
         action = self.inner.act(state, rng)
@@ -57,6 +61,15 @@ class BreaksOneRule:
             if state.turn == 1:
                 self.talking_to = state.user.id
             return action if self.talking_to == state.user.id else GiveUp()
+        if self.rule == "keeps no state":
+            self.last_state = state  # harmless here, but state on a shared object all the same
+            return action
+        if self.rule == "thread-safe":
+            # Keeps the state it works on as an attribute for the length of a call: right one
+            # call at a time, whatever the order, wrong when two threads are in `act` at once.
+            self.working_on = state
+            time.sleep(0.001)  # any work long enough for another thread to come in
+            return self.inner.act(self.working_on, rng)
         if self.rule == "no exception" and state.turn == 2:
             raise RuntimeError("broken on purpose")
         return action
