@@ -270,8 +270,17 @@ def launch(
     port: int | None = None,
     block: bool = True,
     settings: Settings | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> Any:
-    """Serve the chat on `host` (local only by default; never shared publicly)."""
+    """Serve the chat on `host` (local only by default; never through Gradio's public share
+    links), behind Gradio's login when `auth` (user, password) is given."""
     demo = build_demo(bot, settings)
-    demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        prevent_thread_lock=not block,
+        quiet=True,
+        auth=auth,
+    )
     return demo

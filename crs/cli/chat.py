@@ -9,6 +9,8 @@ from typing import Any
 
 from crs.cli.common import CliError, add_data_flags, add_policy_flags, progress_bars, settings_from_args
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 FLAGS = {
     "data.dir": "data_dir",
     "chat.dataset": "dataset",
@@ -25,6 +27,21 @@ def add_parser(commands: Any) -> None:
     add_policy_flags(parser, " (default: belief)")
     parser.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
     parser.add_argument(
+        "--host",
+        default=LOCAL_HOSTS[0],
+        help="address to serve on (default: 127.0.0.1, this machine only); any other needs --auth",
+    )
+    parser.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="ask visitors to log in (Gradio's login); required with --host unless --insecure",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="with --host: serve without a login, to anyone who can reach the address",
+    )
+    parser.add_argument(
         "--no-retriever",
         action="store_true",
         help="skip the embedding retriever (its first build embeds the whole catalog: ~1 minute)",
@@ -32,8 +49,26 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def login(args: argparse.Namespace) -> tuple[str, str] | None:
+    """Gradio's (user, password) from --auth; a chat served beyond this machine must have one
+    unless --insecure says otherwise (checked before anything is loaded)."""
+    auth = None
+    if args.auth is not None:
+        user, sep, password = args.auth.partition(":")
+        if not sep or not user or not password:
+            raise CliError("--auth takes USER:PASSWORD, both non-empty")
+        auth = (user, password)
+    if args.host not in LOCAL_HOSTS and auth is None and not args.insecure:
+        raise CliError(
+            f"refusing to serve the chat on {args.host} without a login: add --auth USER:PASSWORD "
+            "(or --insecure to let anyone who reaches the address in)"
+        )
+    return auth
+
+
 def run(args: argparse.Namespace) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no phoning home
+    auth = login(args)
     from crs.chat import build_bot
     from ui.app import launch
 
@@ -45,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             bot = build_bot(settings, use_retriever=use_retriever, progress=progress)
         except ValueError as error:
             raise CliError(str(error)) from None
-    demo = launch(bot, "127.0.0.1", settings.chat.port or None, block=False, settings=settings)
+    demo = launch(bot, args.host, settings.chat.port or None, block=False, settings=settings, auth=auth)
     seconds = time.perf_counter() - started
     print(f"crs chat ({bot.dataset.name}, policy {settings.chat.policy}) ready in {seconds:.1f} s")
     if bot.details is not None:
