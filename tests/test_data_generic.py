@@ -231,3 +231,27 @@ def test_validate_path_on_registered_names(tmp_path: Path) -> None:
     assert "not found" in problem.message
     [problem] = validate_path(str(tmp_path / "nothing-here"), None)
     assert "neither a folder nor a registered dataset" in problem.message
+
+
+def test_files_that_are_not_files_or_cannot_be_read_are_problems(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "c", GOOD_ITEMS)
+    (folder / "interactions.csv").mkdir()  # a folder where a file belongs
+    (folder / "users.jsonl").symlink_to(folder / "users.jsonl")  # a link to itself
+    messages = {p.path.name: p.message for p in validate_generic(folder)}
+    assert messages == {
+        "interactions.csv": "is a folder, not a file",
+        "users.jsonl": "is a link that leads nowhere (or to itself)",
+    }
+    nested = "[" * 100_000 + "]" * 100_000
+    huge = '{"id": ' + "9" * 5000 + ', "title": "x", "attributes": ["a"]}'
+    problems = validate_generic(_write(tmp_path / "d", f"{nested}\n{huge}\n"))
+    assert [(p.line, p.message.split(":")[0]) for p in problems[:2]] == [
+        (1, "JSON nested too deeply to read"),
+        (2, "JSON that cannot be read"),
+    ]
+
+
+def test_a_catalog_without_any_attribute_is_refused(tmp_path: Path) -> None:
+    items = [{"id": 1, "title": "x"}, {"id": 2, "title": "y"}]
+    [problem] = validate_generic(_write(tmp_path / "c", items))
+    assert 'no item has "attributes"' in problem.message

@@ -97,10 +97,24 @@ class _Reader:
 
     # --- items ------------------------------------------------------------------------------------
 
+    def usable(self, path: Path, required: bool, what: str) -> bool:
+        """Whether `path` is a regular file to read; a problem when it is something else (a
+        folder, a link to nowhere or to itself) or, if `required`, absent."""
+        if path.is_file():
+            return True
+        if path.is_dir():
+            self.problem(path, None, "is a folder, not a file")
+        elif path.is_symlink():
+            self.problem(path, None, "is a link that leads nowhere (or to itself)")
+        elif path.exists():
+            self.problem(path, None, "is not a regular file")
+        elif required:
+            self.problem(path, None, f"missing file (required: {what})")
+        return False
+
     def read_items(self) -> list[Item]:
         path = self.folder / ITEMS_FILE
-        if not path.is_file():
-            self.problem(path, None, "missing file (required: one JSON object per item)")
+        if not self.usable(path, required=True, what="one JSON object per item"):
             return []
         items: list[Item] = []
         line_of_id: dict[str, int] = {}
@@ -116,6 +130,10 @@ class _Reader:
             items.append(item)
         if not items and not any(p.path == path for p in self.problems):
             self.problem(path, None, "no items: the catalog needs at least one")
+        elif items and not self.attributes and not any(p.path == path for p in self.problems):
+            self.problem(
+                path, None, 'no item has "attributes": a conversation asks about them, so none could be had'
+            )
         return items
 
     def _item(self, entry: Any, path: Path, line: int, index: int) -> Item | None:
@@ -233,7 +251,7 @@ class _Reader:
     def read_interactions(self, items: list[Item]) -> dict[str, dict[UserId, tuple[int, ...]]]:
         path = self.folder / INTERACTIONS_FILE
         by_split: dict[str, dict[UserId, list[int]]] = {"train": {}}
-        if not path.is_file():
+        if not self.usable(path, required=False, what=""):
             return {"train": {}}
         index_of = {str(item.id): item.index for item in items}
         split_of: dict[tuple[str, int], tuple[str, int]] = {}  # (user, item) -> (split, line)
@@ -272,7 +290,7 @@ class _Reader:
 
     def read_users(self, interacting: set[UserId]) -> dict[UserId, User]:
         path = self.folder / USERS_FILE
-        if not path.is_file():
+        if not self.usable(path, required=False, what=""):
             return {user_id: User(id=user_id) for user_id in sorted(interacting, key=str)}
         entries: list[tuple[int, str, list[str]]] = []
         line_of_id: dict[str, int] = {}
@@ -334,11 +352,21 @@ def _json_lines(path: Path, reader: _Reader) -> Iterator[tuple[int, Any]]:
                 if not text.strip():
                     continue
                 try:
-                    yield line, json.loads(text)
+                    value = json.loads(text)
                 except json.JSONDecodeError as error:
                     reader.problem(path, line, f"not valid JSON ({error.msg}, column {error.colno})")
+                    continue
+                except RecursionError:
+                    reader.problem(path, line, "JSON nested too deeply to read")
+                    continue
+                except ValueError as error:  # e.g. an integer of thousands of digits
+                    reader.problem(path, line, f"JSON that cannot be read: {error}")
+                    continue
+                yield line, value
     except UnicodeDecodeError as error:
         reader.problem(path, None, f"not UTF-8 text (byte {error.start})")
+    except OSError as error:
+        reader.problem(path, None, f"cannot be read: {error.strerror or error}")
 
 
 def _csv_rows(path: Path, reader: _Reader) -> Iterator[tuple[int, list[str]]]:
@@ -367,6 +395,8 @@ def _csv_rows(path: Path, reader: _Reader) -> Iterator[tuple[int, list[str]]]:
                 yield rows.line_num, fields
     except UnicodeDecodeError as error:
         reader.problem(path, None, f"not UTF-8 text (byte {error.start})")
+    except OSError as error:
+        reader.problem(path, None, f"cannot be read: {error.strerror or error}")
     except csv.Error as error:
         reader.problem(path, None, f"not valid CSV: {error}")
 
