@@ -21,23 +21,40 @@ class ArtifactError(ValueError):
     """A saved artifact that cannot be used: unreadable, truncated, of another format or other data."""
 
 
+class CacheWriteError(OSError):
+    """The cache folder cannot take a file (not a folder, not writable, a folder in the file's
+    place); the message names the path and says how to choose another cache."""
+
+
 def save_arrays(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
     """Write atomically (temporary file, then rename): `path` never holds a half-written file."""
     if "meta" in arrays:
         raise ValueError('"meta" is reserved for the metadata')
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Any-typed: numpy's stubs would take an "allow_pickle" key among the arrays for the flag.
     payload: dict[str, Any] = {"meta": np.array(json.dumps(dict(meta), sort_keys=True)), **arrays}
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _cache_error(path, error) from None
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **payload)
             file.flush()
             os.fsync(file.fileno())  # a crash after the rename must not leave an empty file
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _cache_error(path, error) from None
         raise
+
+
+def _cache_error(path: Path, error: OSError) -> CacheWriteError:
+    return CacheWriteError(
+        f"cannot write {path}: {error.strerror or error}; choose a writable cache folder with "
+        "--cache-dir or $CRS_CACHE_DIR"
+    )
 
 
 def load_arrays(path: Path, what: str = "file") -> tuple[dict[str, Any], dict[str, np.ndarray]]:

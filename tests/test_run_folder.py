@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from crs.cli import main
@@ -183,3 +184,21 @@ def test_view_shows_only_numbers_the_transcripts_hold(
     transcripts_file.write_text(whole, encoding="utf-8")
     assert main(["view", str(run), "--conversation", "3"]) == 0
     assert "conversation 3:" in capsys.readouterr().out
+
+
+def test_a_cache_that_cannot_take_a_file_is_one_clear_error(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crs.artifacts import save_arrays
+
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("x")
+    argv = ["evaluate", "--dataset", "lastfm_star", "--limit", "3", "--data-dir", str(data_dir), "--quiet"]
+    assert main([*argv, "--cache-dir", str(blocked), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: cannot write {blocked}/") and "--cache-dir" in error
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "cache" / "model.npz").mkdir(parents=True)  # a folder where the file belongs
+    with pytest.raises(OSError, match="cannot write .*model.npz: Is a directory"):
+        save_arrays(tmp_path / "cache" / "model.npz", {}, {"a": np.zeros(2)})
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["model.npz"]  # no temporary left

@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from crs.artifacts import CacheWriteError
 from crs.cli import chat, data, evaluate, lab, plugins, train, view
 from crs.cli.common import EXIT_USAGE, CliError
 from crs.data.errors import DataError
@@ -61,7 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (CliError, ConfigError, DataError, UnknownNameError, LLMError, FileExistsError) as error:
+    except (
+        CliError,
+        ConfigError,
+        DataError,
+        UnknownNameError,
+        LLMError,
+        FileExistsError,
+        CacheWriteError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
