@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ class CacheWriteError(OSError):
     place); the message names the path and says how to choose another cache."""
 
 
+# A temporary file this old was left by a writer that was killed (a write takes seconds): removed.
+# Younger ones may belong to another process writing the same artifact right now, and are kept.
+STALE_TEMPORARY_SECONDS = 3600.0
+
+
 def save_arrays(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-    """Write atomically (temporary file, then rename): `path` never holds a half-written file."""
+    """Write atomically (temporary file, then rename): `path` never holds a half-written file.
+    Temporaries of `path` that killed writers left behind are removed once this one succeeds."""
     if "meta" in arrays:
         raise ValueError('"meta" is reserved for the metadata')
     # Any-typed: numpy's stubs would take an "allow_pickle" key among the arrays for the flag.
@@ -48,6 +55,23 @@ def save_arrays(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.nda
         if isinstance(error, OSError):
             raise _cache_error(path, error) from None
         raise
+    remove_stale_temporaries(path)
+
+
+def temporaries(path: Path) -> list[Path]:
+    """The temporary files `save_arrays` writes `path` through (none once a write has ended,
+    unless its process was killed). They never carry the artifact's name: nothing loads them."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def remove_stale_temporaries(path: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> None:
+    cutoff = time.time() - older_than
+    for temporary in temporaries(path):
+        try:
+            if temporary.stat().st_mtime < cutoff:
+                temporary.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove: it is never loaded either way
 
 
 def _cache_error(path: Path, error: OSError) -> CacheWriteError:

@@ -16,7 +16,7 @@ import functools
 import json
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,6 +45,7 @@ from crs.types import (
 if TYPE_CHECKING:
     from crs.data import Dataset
     from crs.data.film_details import CatalogDetails
+    from crs.evaluation.records import ConversationRecord
     from crs.language.people import PeopleIndex, Person
     from crs.language.understanding import Understander
     from crs.progress import Progress
@@ -77,6 +78,17 @@ class ChatMessage:
     role: Role
     text: str
     why: str | None = None  # an explanation shown folded under the message
+    items: tuple[int, ...] = ()  # the list this message recommends, if it does
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A thumbs up (`liked` True) or down (False) on one of the bot's messages (an index into
+    `ChatSession.messages`); None when the person took it back."""
+
+    message: int
+    liked: bool | None
+    items: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,13 +110,16 @@ class ChatSession:
     with_people: tuple[str, ...] = ()
     without_people: tuple[str, ...] = ()
     transcript: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    # The browser tab's id in chat logs (`crs.chat_log`); "" where nothing is logged.
+    log_id: str = ""
+    feedback: tuple[Feedback, ...] = ()
 
     @property
     def finished(self) -> bool:
         return self.state.finished
 
-    def say(self, role: Role, text: str, why: str | None = None) -> ChatSession:
-        return replace(self, messages=self.messages + (ChatMessage(role, text, why),))
+    def say(self, role: Role, text: str, why: str | None = None, items: tuple[int, ...] = ()) -> ChatSession:
+        return replace(self, messages=self.messages + (ChatMessage(role, text, why, items),))
 
 
 class ChatBot:
@@ -167,11 +182,14 @@ class ChatBot:
                 self._policies[name] = self._policy_factory(name)
             return self._policies[name]
 
-    def start(self, seed: int = 0, policy: str = "", user: User | None = None) -> ChatSession:
+    def start(
+        self, seed: int = 0, policy: str = "", user: User | None = None, log_id: str = ""
+    ) -> ChatSession:
         """A new conversation. `user` is who is talking (their history and friends inform the
-        policy's prior): the evaluation passes the target pair's user; a visitor is anonymous."""
+        policy's prior): the evaluation passes the target pair's user; a visitor is anonymous.
+        `log_id`: the browser tab's id in chat logs (its conversations are told apart by seed)."""
         state = new_state(user or User(WEB_USER), self.max_turns)
-        session = ChatSession(state=state, seed=seed, policy=policy or self.default_policy)
+        session = ChatSession(state=state, seed=seed, policy=policy or self.default_policy, log_id=log_id)
         return session.say("assistant", self.greeting())
 
     def greeting(self) -> str:
@@ -192,7 +210,7 @@ class ChatBot:
         understanding = self.understander.understand(text, session.pending)
         reading = read_message(understanding, session.pending)
         if reading.kind == "restart":
-            return self.start(session.seed + 1, session.policy, session.state.user)
+            return self.start(session.seed + 1, session.policy, session.state.user, session.log_id)
         if reading.kind == "help":
             return session.say("assistant", self.help_text(session))
         named = self.people.find(text) if self.people is not None else ()
@@ -403,7 +421,7 @@ class ChatBot:
             return session.say("assistant", question, self.why(session, evidence))
         assert isinstance(action, Recommend)
         text = self.recommendation(action, session) + "\n\n" + self.explain_list(session, action)
-        return session.say("assistant", text, self.why(session, evidence))
+        return session.say("assistant", text, self.why(session, evidence), action.items)
 
     # --- words ----------------------------------------------------------------------------------
 
@@ -582,6 +600,8 @@ class ChatBot:
         if isinstance(reply, AnswerReply):
             return {Answer.YES: "Yes", Answer.NO: "No", Answer.DONT_KNOW: "Don't care"}[reply.answer]
         if isinstance(reply, AcceptReply):
+            if not 0 <= reply.item < self.catalog.n_items:  # a stale or forged click
+                return "I'll take that one"
             return f"I'll take {self.catalog.items[reply.item].title}"
         if isinstance(reply, RejectReply):
             return "None of these"
@@ -605,10 +625,40 @@ class ChatBot:
 
     # --- export ---------------------------------------------------------------------------------
 
+    def give_feedback(self, session: ChatSession, message: int, liked: bool | None) -> ChatSession:
+        """A thumbs up or down on one of the bot's messages (the last one given counts); on a
+        recommendation list it judges that list's items. Other indices change nothing."""
+        if not 0 <= message < len(session.messages) or session.messages[message].role != "assistant":
+            return session
+        judged = Feedback(message, liked, session.messages[message].items)
+        kept = tuple(f for f in session.feedback if f.message != message)
+        return replace(session, feedback=(*kept, judged))
+
+    def log_entry(self, session: ChatSession, event: Mapping[str, Any]) -> dict[str, Any]:
+        """One chat log line (`crs.chat_log`): the conversation as it stands, and what just happened."""
+        from crs.chat_log import now_utc
+
+        record = self.transcript_record(session).to_json()
+        ids = [item.id for item in self.catalog.items]
+        return {
+            "session": session.log_id,
+            "conversation": session.seed,
+            "time": now_utc(),
+            "event": dict(event),
+            "feedback": [
+                {"message": f.message, "liked": f.liked, "items": [ids[i] for i in f.items]}
+                for f in session.feedback
+            ],
+            **record,
+        }
+
     def transcript_jsonl(self, session: ChatSession) -> str:
         """The conversation in the evaluation transcript format (one JSON object, one line), made
         readable: both sides' words, the titles of every item it names, and what was understood.
         Saved mid-conversation, its termination is "in_progress"."""
+        return json.dumps(self.transcript_record(session).to_json(), ensure_ascii=False) + "\n"
+
+    def transcript_record(self, session: ChatSession) -> ConversationRecord:
         from crs.evaluation.records import RunInfo, build_record, history_records
 
         run = RunInfo(
@@ -623,7 +673,7 @@ class ChatBot:
         named = (
             shown | set(liked_items) | set(disliked_items) | ({accepted} if accepted is not None else set())
         )
-        record = build_record(
+        return build_record(
             run,
             self.catalog,
             conversation_id=0,
@@ -646,7 +696,6 @@ class ChatBot:
                 },
             },
         )
-        return json.dumps(record.to_json(), ensure_ascii=False) + "\n"
 
 
 def _words(session: ChatSession | None) -> random.Random:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crs.questions import DEFAULT_BANK, NO_BANK, check_questions, resolve_questions
-from crs.registry import POLICIES, suggest
+from crs.registry import POLICIES, UnknownNameError, suggest
 from crs.settings import ConfigError, check_policy_params, default_tree, read_toml
 
 if TYPE_CHECKING:
@@ -89,7 +89,10 @@ class PolicyConfig:
             raise ConfigError(f"{source}: [params] must be a table of policy parameters")
         if "questions" in params:
             raise ConfigError(f"{source}: [params]: question rules belong in the [questions] table")
-        params = check_policy_params(policy, params, f"{source}: [params]")
+        try:
+            params = check_policy_params(policy, params, f"{source}: [params]")
+        except UnknownNameError as error:  # a package.module:Class policy that does not import
+            raise ConfigError(f"{source}: 'policy': {error}") from None
         questions = data.get("questions")
         if questions is not None:
             if not isinstance(questions, Mapping):
@@ -168,8 +171,14 @@ def load_policy_config(path: Path) -> PolicyConfig:
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+def _string(text: str) -> str:
+    # JSON's escapes are TOML's except surrogate pairs (TOML has none: characters stay as they
+    # are), and TOML also refuses a raw DEL, which JSON leaves unescaped.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else json.dumps(name)
+    return name if _BARE_KEY.match(name) else _string(name)
 
 
 def _value(value: Any) -> str:
@@ -178,7 +187,7 @@ def _value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _string(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, Mapping):

@@ -19,7 +19,6 @@ about an attribute of a "choice" group as one multiple-choice question over that
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,7 +31,7 @@ import numpy as np
 
 from crs.index import BoolArray, FloatArray
 from crs.registry import suggest
-from crs.settings import ConfigError
+from crs.settings import ConfigError, finite
 from crs.types import Ask, Catalog, DialogueState
 
 STYLES = ("yesno", "choice")
@@ -109,7 +108,7 @@ def check_questions(spec: Mapping[str, Any], where: str, bank_file: bool = False
             raise ConfigError(f"{where}: 'max_questions' must be 0 or more, got {value}")
         if key in ("weights", "attribute_weights"):
             for name, weight in value.items():
-                if not math.isfinite(weight) or weight < 0:
+                if not finite(weight) or weight < 0:
                     raise ConfigError(
                         f"{where}: {key}.{name} must be a finite number of at least 0, got {weight}"
                     )

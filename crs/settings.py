@@ -50,10 +50,18 @@ def setting(
     maximum: float | None = None,
     nonempty: bool = False,
     default_factory: Callable[[], Any] | None = None,
+    problem: Callable[[Any], str] | None = None,
 ) -> Any:
-    """A settings field: its default and what `check_value` allows (choices, inclusive bounds).
-    `choices` may be a function (registries fill up after import: plug-ins, entry points)."""
-    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum, "nonempty": nonempty}
+    """A settings field: its default and what `check_value` allows (choices, inclusive bounds,
+    and `problem`: what is wrong with a value, "" when nothing is). `choices` may be a function
+    (registries fill up after import: plug-ins, entry points)."""
+    metadata = {
+        "choices": choices,
+        "minimum": minimum,
+        "maximum": maximum,
+        "nonempty": nonempty,
+        "problem": problem,
+    }
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -88,6 +96,10 @@ def check_value(cls: type, name: str, value: Any, where: str) -> Any:
     types = _plain_types(_hints(cls)[name])
     if types:
         if float in types and isinstance(value, int) and not isinstance(value, bool):
+            if not finite(value):
+                raise ConfigError(
+                    f"{where} must be a finite number, got a whole number of {len(str(value))} digits"
+                )
             value = float(value)
         accepted = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not accepted:
@@ -113,7 +125,26 @@ def check_value(cls: type, name: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be at most {high:g}, got {value!r}")
     if meta.get("nonempty") and isinstance(value, str) and not value.strip():
         raise ConfigError(f"{where} must not be empty")
+    problem = meta.get("problem")
+    said = problem(value) if problem is not None and value is not None else ""
+    if said:
+        raise ConfigError(f"{where}: {said}")
     return value
+
+
+def finite(number: float) -> bool:
+    """Whether `number` is a float other than NaN and the infinities, or a whole number a float can
+    hold (`math.isfinite` raises OverflowError on a larger one: TOML and JSON allow any size)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def _llm_url_problem(url: str) -> str:
+    from crs.llm.remote import url_problem  # crs.llm reads these settings: imported when used
+
+    return url_problem(url)
 
 
 def _plugin_path(value: Any, choices: Any) -> bool:
@@ -171,12 +202,14 @@ class ChatSettings(Checked):
     scorer: str = setting("bpr", choices=("bpr", "popularity"))
     port: int = setting(0, minimum=0, maximum=65535)
     retriever: bool = setting(True)
+    log_dir: str = setting("")
+    session_minutes: float = setting(60.0, minimum=0.01)
 
 
 @dataclass(frozen=True)
 class LLMSettings(Checked):
     backend: str = setting("local", choices=("local", "remote", "none"))
-    url: str = setting("http://127.0.0.1:8080/v1")
+    url: str = setting("http://127.0.0.1:8080/v1", problem=lambda url: _llm_url_problem(url))
     model: str = setting("")
     api_key_env: str = setting("CRS_LLM_API_KEY")
     timeout_s: float = setting(60.0, minimum=0.001)
@@ -382,10 +415,15 @@ def _merge_tree(
                 f"{origin}: unknown setting {where!r}{suggest(str(key), known)} "
                 f"(known here: {', '.join(known)})"
             )
-        if isinstance(base.get(key), dict) or (plugin_table and isinstance(value, Mapping)):
+        # A table where a plug-in's parameter holds a plain value replaces it (and its plug-in's
+        # check says what kind it must be); merging into the plain value would fail.
+        new_table = plugin_table and isinstance(value, Mapping) and key not in base
+        if isinstance(base.get(key), dict) or new_table:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{origin}: {where!r} must be a table of settings, got {value!r}")
             base.setdefault(key, {})
+            if new_table:  # a plug-in parameter that is a table (even an empty one) came from here
+                origins[where] = origin
             _merge_tree(base[key], value, origin, origins, f"{where}.", strict)
             continue
         base[key] = value
@@ -529,11 +567,11 @@ def _same_kind(value: Any, default: Any) -> bool:
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, float):
-        return number(value) and math.isfinite(value)
+        return number(value) and finite(value)
     if isinstance(default, str):
         return isinstance(value, str)
     if isinstance(default, list | tuple):
-        return isinstance(value, list | tuple) and all(number(v) for v in value)
+        return isinstance(value, list | tuple) and all(number(v) and finite(v) for v in value)
     return True
 
 
@@ -543,11 +581,11 @@ def _kind(default: Any) -> str:
     if isinstance(default, int):
         return "an integer"
     if isinstance(default, float):
-        return "a number"
+        return "a finite number"
     if isinstance(default, str):
         return "a string"
     if isinstance(default, list | tuple):
-        return "a list of numbers"
+        return "a list of finite numbers"
     return "a value"
 
 

@@ -340,6 +340,56 @@ def chat() -> str:
     )
 
 
+# --- benchmarks/chat_soak.py -------------------------------------------------------------------------
+
+
+def chat_soak() -> str:
+    report = load("chat_soak.json")
+    latency = report["latency"]
+    ratio = latency["concurrent_over_alone"]
+    runs = [
+        [
+            f"{report['sessions']} at once" if name == "concurrent" else "each alone",
+            f"{report['messages']:,}",
+            f"{latency[name]['wall_seconds']:.0f}",
+            f"{latency[name]['p50_ms']:.0f}",
+            f"{latency[name]['p95_ms']:.0f}",
+            f"{latency[name]['max_ms']:.0f}",
+        ]
+        for name in ("concurrent", "alone")
+    ]
+    runs.append(["at once / alone", "", "", *(f"{ratio[k]:.1f}x" for k in ("p50_ms", "p95_ms", "max_ms"))])
+    memory = [
+        [
+            row["when"],
+            f"{row['rss_mb']:.0f}",
+            f"{row['objects']:,}",
+            str(row["chat_sessions"]),
+            str(row.get("gradio_sessions", "")),
+        ]
+        for row in report["memory"]
+    ]
+    checks = (
+        f"Replies that differ from the same script alone: **{len(report['mismatches'])}** of "
+        f"{report['messages']:,}; server errors: **{len(report['server_errors'])}**.\n\n"
+    )
+    return (
+        checks
+        + table(["run", "messages", "wall s", "p50 ms", "p95 ms", "max ms"], runs)
+        + "\n"
+        + table(
+            [
+                "memory (server and its clients, one process)",
+                "RSS MB",
+                "objects",
+                "conversations",
+                "Gradio records",
+            ],
+            memory,
+        )
+    )
+
+
 # --- benchmarks/retrieval.py -------------------------------------------------------------------------
 
 
@@ -569,6 +619,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "understanding": understanding,
     "understanding-acts": understanding_acts,
     "chat": chat,
+    "chat-soak": chat_soak,
     "retrieval": retrieval,
     "llm-simulator": llm_simulator,
     "llm-speed": llm_speed,

@@ -13,7 +13,7 @@ from crs.chat import ChatBot, ChatSession
 from crs.evaluation.records import ConversationRecord
 from crs.settings import load_settings
 from crs.types import Ask, Recommend
-from ui.app import build_bot, build_demo, click
+from ui.app import build_bot, build_demo, click, options
 
 
 def talk_until_recommendation(bot: ChatBot, session: ChatSession, opening: str) -> ChatSession:
@@ -59,7 +59,7 @@ def test_clicks_and_rejections(movie_bot: ChatBot) -> None:
     for _ in range(12):
         if isinstance(session.pending, Recommend):
             break
-        session = click(movie_bot, session, "answer:yes")
+        session = click(movie_bot, session, options(movie_bot, session)[0]["value"])  # yes, or a decade
     assert isinstance(session.pending, Recommend)
     first = session.pending.items
     session = click(movie_bot, session, "reject")

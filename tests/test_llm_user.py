@@ -311,6 +311,8 @@ def test_workers_give_the_same_transcripts(movielens_dataset: Dataset) -> None:
     assert strip == [{k: v for k, v in r.to_json(False).items() if "seconds" not in k} for r in two.records]
 
 
+# The same path as the local-server test below (CLI, LLM user, run folder), with the in-process model.
+@pytest.mark.slow
 def test_cli_evaluate_with_the_llm_user(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from crs.cli import main
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from crs_process import start_crs, wait_for_lines
 
 from crs.cli import main
 from crs.evaluation.run_folder import RunFolder, RunFolderError
@@ -26,23 +25,7 @@ MEASURED = {"seconds", "conversations_per_second", "decision_ms_p50", "decision_
 
 def start(out: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
     argv = [*RUN, "--limit", str(CONVERSATIONS), "--out", str(out), "--data-dir", str(data_dir), "--quiet"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "crs", *argv, *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_lines(path: Path, lines: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= lines:
-            return
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before {lines} conversations: {process.communicate()}")
-        time.sleep(0.02)
-    pytest.fail("the run wrote nothing for 5 minutes")
+    return start_crs([*argv, *extra])
 
 
 def without_times(value: Any) -> Any:
@@ -193,7 +176,10 @@ def test_a_cache_that_cannot_take_a_file_is_one_clear_error(
 
     blocked = tmp_path / "cache-is-a-file"
     blocked.write_text("x")
+    quick = tmp_path / "quick.toml"  # one epoch: the failure is at the first write, not the training
+    quick.write_text("[scorer.bpr]\nepochs = 1\ndim = 4\n")
     argv = ["evaluate", "--dataset", "lastfm_star", "--limit", "3", "--data-dir", str(data_dir), "--quiet"]
+    argv += ["--config", str(quick)]
     assert main([*argv, "--cache-dir", str(blocked), "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"error: cannot write {blocked}/") and "--cache-dir" in error

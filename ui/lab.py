@@ -170,9 +170,13 @@ def _cell(text: str) -> str:
 
 
 def build_lab_tab(
-    dataset: Any, settings: Settings | None = None, config_folder: Path = CONFIG_FOLDER
+    dataset: Any,
+    settings: Settings | None = None,
+    config_folder: Path = CONFIG_FOLDER,
+    session_ttl: float | None = None,
 ) -> None:
-    """Lay out the lab inside the enclosing `gr.Blocks` / `gr.Tab`."""
+    """Lay out the lab inside the enclosing `gr.Blocks` / `gr.Tab`; a tab's results are dropped
+    after `session_ttl` idle seconds, like its chat."""
     presets = preset_configs(dataset.name, config_folder)
     names = list(presets)
     second = next((n for n in names if n != "default"), "default")
@@ -207,7 +211,7 @@ def build_lab_tab(
     def replay(result: LabResult | None, conversation_id: float | None, turn: float | None) -> str:
         return replay_markdown(result, conversation_id, turn)
 
-    state = gr.State()
+    state = gr.State(time_to_live=session_ttl)
     gr.Markdown(
         f"Compare question policies on simulated conversations with **{dataset.name}** (valid split, "
         "the same simulated users for every configuration). Edit a configuration below: the format is "

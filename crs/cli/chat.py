@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from crs.cli.common import CliError, add_data_flags, add_policy_flags, progress_bars, settings_from_args
@@ -16,6 +17,7 @@ FLAGS = {
     "chat.dataset": "dataset",
     "chat.policy": "policy",
     "chat.port": "port",
+    "chat.log_dir": "log_dir",
     "paths.cache_dir": "cache_dir",
 }
 
@@ -40,6 +42,11 @@ def add_parser(commands: Any) -> None:
         "--insecure",
         action="store_true",
         help="with --host: serve without a login, to anyone who can reach the address",
+    )
+    parser.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="append every conversation to DIR, turn by turn, with thumbs up/down (see: crs view DIR)",
     )
     parser.add_argument(
         "--no-retriever",
@@ -73,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
     from ui.app import launch
 
     settings = settings_from_args(args, FLAGS, policy_section="chat")
+    log = None
+    if settings.chat.log_dir:  # opened before the catalog loads: a folder that fails, fails at once
+        from crs.chat_log import ChatLog, ChatLogError
+
+        try:
+            log = ChatLog(Path(settings.chat.log_dir))
+        except ChatLogError as error:
+            raise CliError(f"{error} (--log-dir)") from None
     started = time.perf_counter()
     use_retriever = settings.chat.retriever and not args.no_retriever
     with progress_bars() as progress:
@@ -80,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
             bot = build_bot(settings, use_retriever=use_retriever, progress=progress)
         except ValueError as error:
             raise CliError(str(error)) from None
-    demo = launch(bot, args.host, settings.chat.port or None, block=False, settings=settings, auth=auth)
+    demo = launch(
+        bot, args.host, settings.chat.port or None, block=False, settings=settings, auth=auth, log_dir=log
+    )
     seconds = time.perf_counter() - started
     print(f"crs chat ({bot.dataset.name}, policy {settings.chat.policy}) ready in {seconds:.1f} s")
     if bot.details is not None:
@@ -90,11 +107,19 @@ def run(args: argparse.Namespace) -> int:
         )
     elif bot.domain == "movies":
         print("no film details: the data folder has no redial/movie_text.jsonl (cards show titles only)")
-    print(f"open {demo.local_url} in a browser; Ctrl+C stops", flush=True)
+    if log is not None:
+        print(f"logging every conversation to {log.path} (read it with: crs view {settings.chat.log_dir})")
+    print(
+        f"open {demo.local_url} in a browser; Ctrl+C stops; a conversation idle for "
+        f"{settings.chat.session_minutes:g} minutes is closed",
+        flush=True,
+    )
     try:
         demo.block_thread()
     except KeyboardInterrupt:
         pass
     finally:
         demo.close()
+        if log is not None:
+            log.close()
     return 0

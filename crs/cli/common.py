@@ -41,6 +41,34 @@ def flag_name(attribute: str) -> str:
     return "--" + attribute.replace("_", "-")
 
 
+# Flags a resumed run may change: where things are read from and how fast, never what is measured.
+RESUMABLE_FLAGS = frozenset({"data.dir", "paths.cache_dir", "evaluate.workers"})
+
+
+def resumed_with_flags(
+    settings: Settings, args: argparse.Namespace, flags: Mapping[str, str], what: str
+) -> Settings:
+    """A saved run's `settings` with the resumable flags given on the command line; any other flag
+    given must equal the saved value (`what`: "run" or "report", for the one-line error)."""
+    for key, attribute in flags.items():
+        given = getattr(args, attribute, None)
+        if given is None:
+            continue
+        section, _, name = key.rpartition(".")
+        if key in RESUMABLE_FLAGS:  # all in top-level sections
+            settings = settings.replace(section, **{name: given})
+            continue
+        current: Any = settings
+        for part in section.split("."):
+            current = getattr(current, part)
+        if getattr(current, name) != given:
+            raise CliError(
+                f"{flag_name(attribute)} {given} differs from the {what}'s saved {getattr(current, name)!r}: "
+                f"a resumed {what} keeps its settings"
+            )
+    return settings
+
+
 def add_data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (default: $CRS_DATA_DIR, then ../shared/data)")
     parser.add_argument("--config", type=Path, help="a TOML file overriding crs/defaults.toml")

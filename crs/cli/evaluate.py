@@ -16,9 +16,9 @@ from crs.cli.common import (
     add_data_flags,
     add_policy_flags,
     default_folder,
-    flag_name,
     load_data,
     progress_bars,
+    resumed_with_flags,
     settings_from_args,
 )
 
@@ -108,7 +108,6 @@ def add_parser(commands: Any) -> None:
 
 
 # Flags a resumed run may change: where things are and how many processes, not what is measured.
-RESUMABLE_FLAGS = frozenset({"data.dir", "paths.cache_dir", "evaluate.workers"})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,24 +224,11 @@ def resumed_settings(args: argparse.Namespace, saved: dict[str, Any], run_folder
     except ValueError as error:
         run_folder.close()
         raise CliError(str(error)) from None
-    for key, attribute in FLAGS.items():
-        given = getattr(args, attribute, None)
-        if given is None:
-            continue
-        section, _, name = key.rpartition(".")
-        if key in RESUMABLE_FLAGS:  # all in top-level sections
-            settings = settings.replace(section, **{name: given})
-            continue
-        current: Any = settings
-        for part in section.split("."):
-            current = getattr(current, part)
-        if getattr(current, name) != given:
-            run_folder.close()
-            raise CliError(
-                f"{flag_name(attribute)} {given} differs from the run's saved {getattr(current, name)!r}: "
-                "a resumed run keeps its settings"
-            )
-    return settings
+    try:
+        return resumed_with_flags(settings, args, FLAGS, "run")
+    except CliError:
+        run_folder.close()
+        raise
 
 
 @contextlib.contextmanager

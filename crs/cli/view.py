@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("view", help="show a run folder: metrics and conversations")
-    parser.add_argument("run", type=Path, help="a run folder written by `crs evaluate`")
+    parser.add_argument(
+        "run", type=Path, help="a run folder written by `crs evaluate`, or a `crs chat --log-dir` folder"
+    )
     parser.add_argument(
         "--conversation",
         type=int,
@@ -119,9 +121,14 @@ class Reasoner:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crs.chat_log import is_chat_log_folder
     from crs.evaluation.records import read_transcripts
     from crs.evaluation.report import format_table
 
+    if is_chat_log_folder(args.run):
+        from crs.cli.chat_logs import view_chat_logs
+
+        return view_chat_logs(args)
     metrics_path = args.run / "metrics.json"
     transcripts_path = args.run / "transcripts.jsonl"
     if (args.run / "samples.jsonl").is_file():
@@ -133,11 +140,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if not metrics_path.is_file() or not transcripts_path.is_file():
         raise CliError(f"{args.run} is not a run folder (expected metrics.json and transcripts.jsonl)")
-    try:
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        config = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, FileNotFoundError) as error:
-        raise CliError(f"{args.run}: unreadable run folder ({error})") from None
+    metrics = read_json_object(metrics_path)
+    config = read_json_object(args.run / "config.json")
     settings = Settings.from_dict(config, str(args.run / "config.json"))
     try:
         records = list(read_transcripts(transcripts_path))
@@ -185,15 +189,31 @@ def run(args: argparse.Namespace) -> int:
                     print("      why: " + reasons[turn["turn"]])
             if explainer and record.success:
                 print("  why: " + explainer.explain(record))
-    except ValueError as error:
-        raise CliError(str(error)) from None
+    except (ValueError, KeyError) as error:  # ids the dataset lacks: another version, or edited
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        raise CliError(f"{transcripts_path}, conversation {record.conversation_id}: {message}") from None
     return 0
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A run folder's JSON file that must hold an object; CliError naming the file otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"{path}: missing from the run folder") from None
+    # ValueError: not JSON or not UTF-8; RecursionError: nested deeper than the parser goes.
+    except (OSError, ValueError, RecursionError) as error:
+        raise CliError(f"{path}: unreadable ({error})") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{path} is not a JSON object")
+    return data
 
 
 def check_metrics(run: Path, metrics: Any, records: list[ConversationRecord], settings: Settings) -> None:
     """`metrics.json` must be what `transcripts.jsonl` holds: a folder edited by hand, or mixed
     from two runs, is refused rather than shown with numbers its conversations do not have."""
     from crs.evaluation.metrics import compute_metrics
+    from crs.evaluation.report import TABLE_COLUMNS
 
     if not records:
         raise CliError(f"{run}/transcripts.jsonl holds no conversations")
@@ -206,6 +226,14 @@ def check_metrics(run: Path, metrics: Any, records: list[ConversationRecord], se
             f"{run}/transcripts.jsonl holds {policy} conversations on {dataset}, but config.json is "
             f"{settings.evaluate.policy} on {settings.data.dataset}: the folder mixes two runs"
         )
+    for key, _, fmt in TABLE_COLUMNS:  # what the table prints must be a number it can print
+        value = metrics.get(key)
+        whole = fmt == "{:d}"
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int if whole else int | float)
+        ):
+            kind = "a whole number" if whole else "a number"
+            raise CliError(f"{run}/metrics.json: {key} must be {kind}, got {value!r}")
     actual = compute_metrics([r.outcome for r in records], settings.evaluate.max_turns).as_dict()
     for key in ("conversations", "successes", "SR@15", "AT", "hDCG"):
         saved = metrics.get(key)

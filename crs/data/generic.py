@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import csv
 import json
+import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,9 @@ class _Reader:
                 continue
             key = str(item.id)
             if key in line_of_id:
-                self.problem(path, line, f"duplicate id {item.id!r} (first used on line {line_of_id[key]})")
+                self.problem(
+                    path, line, f"duplicate id {_shown(item.id)} (first used on line {line_of_id[key]})"
+                )
                 continue
             line_of_id[key] = line
             items.append(item)
@@ -143,14 +146,18 @@ class _Reader:
         ok = True
         unknown = sorted(set(entry) - ITEM_KEYS)
         if unknown:
-            self.problem(path, line, f"unknown keys {unknown} (allowed: {', '.join(sorted(ITEM_KEYS))})")
+            self.problem(
+                path, line, f"unknown keys {_shown(unknown)} (allowed: {', '.join(sorted(ITEM_KEYS))})"
+            )
             ok = False
         item_id = entry.get("id")
         if "id" not in entry:
             self.problem(path, line, 'missing "id"')
             ok = False
         elif not _valid_id(item_id):
-            self.problem(path, line, f'"id" must be an integer or a non-empty string, found {item_id!r}')
+            self.problem(
+                path, line, f'"id" must be an integer or a non-empty string, found {_shown(item_id)}'
+            )
             ok = False
         else:
             self.seen_ids.add(str(item_id))
@@ -159,7 +166,7 @@ class _Reader:
             self.problem(path, line, 'missing "title"')
             ok = False
         elif not isinstance(title, str) or not title.strip():
-            self.problem(path, line, f'"title" must be a non-empty string, found {title!r}')
+            self.problem(path, line, f'"title" must be a non-empty string, found {_shown(title)}')
             ok = False
         attributes = self._attributes(entry.get("attributes", []), path, line)
         facts = self._facts(entry, path, line)
@@ -181,7 +188,7 @@ class _Reader:
                 if not group.strip():
                     self.problem(path, line, '"attributes" has an empty group name')
                     return None
-                values = self._values(group_values, path, line, f'"attributes" group {group!r}')
+                values = self._values(group_values, path, line, f'"attributes" group {_shown(group)}')
                 if values is None:
                     return None
                 pairs.extend((group.strip(), value) for value in values)
@@ -207,8 +214,9 @@ class _Reader:
                 self.problem(
                     path,
                     line,
-                    f"attribute id {attribute_id!r} means {value!r} of group {group!r} here but "
-                    f"{first.name!r} of group {first.group!r} on line {self.attribute_line[attribute_id]}",
+                    f"attribute id {_shown(attribute_id)} means {_shown(value)} of group {_shown(group)} "
+                    f"here but {_shown(first.name)} of group {_shown(first.group)} "
+                    f"on line {self.attribute_line[attribute_id]}",
                 )
                 return None
             indices.add(known)
@@ -220,7 +228,7 @@ class _Reader:
             return None
         bad = [value for value in raw if not isinstance(value, str) or not value.strip()]
         if bad:
-            self.problem(path, line, f"{what} must hold non-empty strings, found {bad[0]!r}")
+            self.problem(path, line, f"{what} must hold non-empty strings, found {_shown(bad[0])}")
             return None
         return [value.strip() for value in raw]
 
@@ -232,7 +240,9 @@ class _Reader:
         facts: list[tuple[str, str]] = []
         for name, value in raw.items():
             if isinstance(value, bool) or not isinstance(value, str | int | float):
-                self.problem(path, line, f"fact {name!r} must be a string or a number, found {_kind(value)}")
+                self.problem(
+                    path, line, f"fact {_shown(name)} must be a string or a number, found {_kind(value)}"
+                )
                 return None
             facts.append((name, str(value)))
         if "text" in entry:
@@ -263,10 +273,12 @@ class _Reader:
                 self.problem(path, line, "empty user_id")
                 ok = False
             if item_id not in self.seen_ids:
-                self.problem(path, line, f"unknown item_id {item_id!r} (not an id of {ITEMS_FILE})")
+                self.problem(path, line, f"unknown item_id {_shown(item_id)} (not an id of {ITEMS_FILE})")
                 ok = False
             if split not in SPLITS:
-                self.problem(path, line, f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+                self.problem(
+                    path, line, f"unknown split {_shown(split)} (expected one of {', '.join(SPLITS)})"
+                )
                 ok = False
             if not ok or item_id not in index_of:  # not in index_of: the item's own line has a problem
                 continue
@@ -276,8 +288,8 @@ class _Reader:
                 self.problem(
                     path,
                     line,
-                    f"user {user_id!r} and item {item_id!r} are in split {split!r} here and in split "
-                    f"{earlier[0]!r} on line {earlier[1]}",
+                    f"user {_shown(user_id)} and item {_shown(item_id)} are in split {split!r} here "
+                    f"and in split {earlier[0]!r} on line {earlier[1]}",
                 )
                 continue
             if earlier is None:
@@ -300,22 +312,26 @@ class _Reader:
                 continue
             unknown = sorted(set(entry) - USER_KEYS)
             if unknown:
-                self.problem(path, line, f"unknown keys {unknown} (allowed: {', '.join(sorted(USER_KEYS))})")
+                self.problem(
+                    path, line, f"unknown keys {_shown(unknown)} (allowed: {', '.join(sorted(USER_KEYS))})"
+                )
                 continue
             raw_id = entry.get("id")
             if not _valid_id(raw_id):
-                self.problem(path, line, f'"id" must be a non-empty string, found {raw_id!r}')
+                self.problem(path, line, f'"id" must be a non-empty string, found {_shown(raw_id)}')
                 continue
             user_id = str(raw_id)
             if user_id in line_of_id:
                 self.problem(
-                    path, line, f"duplicate user id {user_id!r} (first used on line {line_of_id[user_id]})"
+                    path,
+                    line,
+                    f"duplicate user id {_shown(user_id)} (first used on line {line_of_id[user_id]})",
                 )
                 continue
             line_of_id[user_id] = line
             friends = entry.get("friends", [])
             if not isinstance(friends, list) or not all(_valid_id(f) for f in friends):
-                self.problem(path, line, f'"friends" must be a list of user ids, found {friends!r}')
+                self.problem(path, line, f'"friends" must be a list of user ids, found {_shown(friends)}')
                 continue
             entries.append((line, user_id, [str(f) for f in friends]))
         known = set(line_of_id) | {str(u) for u in interacting}
@@ -324,7 +340,9 @@ class _Reader:
             strangers = [f for f in friends if f not in known]
             if strangers:
                 self.problem(
-                    path, line, f"friends {strangers} are neither in {USERS_FILE} nor in {INTERACTIONS_FILE}"
+                    path,
+                    line,
+                    f"friends {_shown(strangers)} are neither in {USERS_FILE} nor in {INTERACTIONS_FILE}",
                 )
             users[user_id] = User(id=user_id, friends=tuple(dict.fromkeys(friends)))
         for other in sorted(interacting - set(users), key=str):
@@ -337,6 +355,18 @@ def _valid_id(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, str) and bool(value.strip()))
+
+
+# Bounded in depth and length: a quoted value can be megabytes long or nested past the recursion
+# limit, and a problem is one readable line. Strings keep the quotes and escapes of repr, so a
+# newline in a value cannot break the line.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxlong, _SHOWN.maxother = 3, 80, 40, 80
+_SHOWN.maxlist = _SHOWN.maxdict = 6
+
+
+def _shown(value: Any) -> str:
+    return _SHOWN.repr(value)
 
 
 def _kind(value: Any) -> str:
@@ -377,7 +407,7 @@ def _csv_rows(path: Path, reader: _Reader) -> Iterator[tuple[int, list[str]]]:
             header = next(rows, None)
             columns = [name.strip() for name in header] if header is not None else None
             if columns not in (["user_id", "item_id"], ["user_id", "item_id", "split"]):
-                found = "an empty file" if header is None else ",".join(header)
+                found = "an empty file" if header is None else _shown(",".join(header))[1:-1]
                 reader.problem(path, 1, f"expected the header user_id,item_id[,split], found {found}")
                 return
             assert columns is not None

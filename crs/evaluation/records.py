@@ -110,6 +110,11 @@ class TurnRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TurnRecord:
         items = data.get("items")
+        _expect(data, ("items", "candidates"), (list, type(None)))
+        _expect(data, ("attribute",), (int, str, type(None)))
+        _expect(data, ("answer", "system_text", "user_text", "user_intent", "words"), (str, type(None)))
+        if items is not None and not all(isinstance(i, int | str) and not isinstance(i, bool) for i in items):
+            raise TypeError(f"'items' must be a list of item ids, got {items!r}")
         return cls(
             turn=int(data["turn"]),
             act=str(data["act"]),
@@ -200,6 +205,14 @@ class ConversationRecord:
         missing = sorted(known - data.keys())
         if missing:
             raise ValueError(f"transcript line lacks fields: {', '.join(missing)}")
+        # Readers look ids up and count turns with these: a hand-edited line fails here, named.
+        _expect(data, ("user_id", "target_item"), (int, str))
+        _expect(data, ("success_t", "target_rank"), (int, type(None)))
+        for key in ("success_t", "target_rank"):
+            if data[key] is not None and data[key] < 0:
+                raise ValueError(f"{key!r} must be 0 or more, got {data[key]!r}")
+        if not isinstance(data["turns"], list):
+            raise TypeError(f"'turns' must be a list, got {data['turns']!r}")
         return cls(
             conversation_id=int(data["conversation_id"]),
             dataset=str(data["dataset"]),
@@ -326,19 +339,31 @@ def write_transcripts(records: Iterable[ConversationRecord], path: Path) -> None
             handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
 
 
+def _expect(data: dict[Any, Any], keys: Iterable[Any], types: tuple[type, ...]) -> None:
+    """TypeError naming the first of `keys` whose value in `data` is not of `types` (a boolean
+    is not a number here, as it is not in a transcript crs writes)."""
+    for key in keys:
+        value = data.get(key)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise TypeError(f"{key!r} must be {names}, got {value!r}")
+
+
 def read_transcripts(path: Path) -> Iterator[ConversationRecord]:
     import json
 
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:  # decoded line by line, so that bytes that are not UTF-8 name their line
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = json.loads(raw.decode("utf-8"))
                 if not isinstance(data, dict):
                     raise TypeError(f"a JSON {type(data).__name__}, not an object")
                 yield ConversationRecord.from_json(data)
-            except (ValueError, KeyError, TypeError, AttributeError) as error:
+            # OverflowError: a number too large for its field (1e999 is infinity to JSON);
+            # RecursionError: nesting deeper than the parser goes.
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as error:
                 raise ValueError(f"{path}, line {number}: not a transcript record ({error})") from None
 
 

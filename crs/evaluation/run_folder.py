@@ -39,6 +39,27 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def lock_folder(path: Path, what: str = "run folder") -> IO[str]:
+    """`path`, made if need be, locked against every other writer until `release_folder`; `what`
+    names the folder in errors ("report folder")."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        lock = (path / LOCK).open("a", encoding="utf-8")
+    except OSError as error:
+        raise RunFolderError(f"cannot write {what} {path}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise RunFolderError(f"{what} {path} is being written by another run") from None
+    return lock
+
+
+def release_folder(path: Path, lock: IO[str]) -> None:
+    (path / LOCK).unlink(missing_ok=True)
+    lock.close()  # closing releases the lock
+
+
 class RunFolder:
     """An open, locked run folder; use `create` or `resume`, then `append`, then `close`."""
 
@@ -51,16 +72,7 @@ class RunFolder:
     @classmethod
     def _open(cls, path: Path, new: bool) -> IO[str]:
         """The folder, made if need be, with its lock held."""
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            lock = (path / LOCK).open("a", encoding="utf-8")
-        except OSError as error:
-            raise RunFolderError(f"cannot write run folder {path}: {error.strerror or error}") from None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise RunFolderError(f"run folder {path} is being written by another run") from None
+        lock = lock_folder(path)
         if new and any(entry.name != LOCK for entry in path.iterdir()):
             cls._release(path, lock)
             raise RunFolderError(
@@ -71,8 +83,7 @@ class RunFolder:
 
     @staticmethod
     def _release(path: Path, lock: IO[str]) -> None:
-        (path / LOCK).unlink(missing_ok=True)
-        lock.close()  # closing releases the lock
+        release_folder(path, lock)
 
     @classmethod
     def create(cls, path: Path) -> RunFolder:
@@ -143,7 +154,7 @@ def _read_complete_lines(path: Path) -> list[ConversationRecord]:
     for number, line in enumerate(complete, start=1):
         try:
             records.append(ConversationRecord.from_json(json.loads(line)))
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as error:
             if number == len(complete) and not tail:
                 break  # the last line, torn mid-record and then newline-free: cut below
             raise ValueError(f"{path}, line {number}: not a conversation record ({error})") from None

@@ -31,7 +31,7 @@ from crs.protocol import conversation_range, conversation_rngs, target_at, targe
 from crs.settings import RunSpec
 from crs.types import Catalog, DialogueState, SystemAction
 
-__all__ = ["RunResult", "RunSpec", "evaluate", "play_conversation"]
+__all__ = ["RunResult", "RunSpec", "conversation_ids", "evaluate", "play_conversation", "run_result"]
 
 BATCH = 8  # conversations a worker plays before sending them back (rule user; the LLM user: 1)
 CONVERSATIONS_STAGE = "conversations"
@@ -163,10 +163,7 @@ def evaluate(
     conversation as it ends, in conversation order (a run folder appends it). `done`: the first
     conversations of an interrupted run, not played again; the result holds them too."""
     pairs = target_pairs(dataset, spec.split)
-    try:
-        ids = conversation_range(len(pairs), spec.offset, spec.limit)
-    except ValueError as error:
-        raise ValueError(f"{error} of split {spec.split!r}") from None
+    ids = conversation_ids(spec, len(pairs))
     if [record.conversation_id for record in done] != list(ids[: len(done)]):
         raise ValueError("the saved conversations are not this run's first ones: it cannot be resumed")
     context = RunContext(spec, dataset, policy, pairs, cache_dir)
@@ -191,7 +188,19 @@ def evaluate(
         with pool_context.Pool(spec.workers, initializer=_init_worker, initargs=(context,)) as pool:
             for record in pool.imap(_run_one, todo, chunksize=batch):
                 finished(record)
-    seconds = time.perf_counter() - started
+    return run_result(spec, records, time.perf_counter() - started)
+
+
+def conversation_ids(spec: RunSpec, pairs: int) -> range:
+    """The conversations the spec plays, of a split with `pairs` target pairs."""
+    try:
+        return conversation_range(pairs, spec.offset, spec.limit)
+    except ValueError as error:
+        raise ValueError(f"{error} of split {spec.split!r}") from None
+
+
+def run_result(spec: RunSpec, records: Sequence[ConversationRecord], seconds: float) -> RunResult:
+    """The result of a run that played `records` (a finished run read back from its folder too)."""
     decisions = np.array([ms for record in records for ms in record.decision_ms] or [0.0])
     return RunResult(
         spec=spec,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,7 +24,7 @@ from crs.env import Tracing
 from crs.evaluation.metrics import SR_CUTOFFS, conversation_values
 from crs.evaluation.records import ConversationRecord, TurnRecord
 from crs.evaluation.report import markdown_table
-from crs.evaluation.runner import CONVERSATIONS_STAGE, RunResult, evaluate
+from crs.evaluation.runner import CONVERSATIONS_STAGE, RunResult, conversation_ids, evaluate
 from crs.factory import policy_for_run
 from crs.lab.stats import (
     BOOTSTRAP_RESAMPLES,
@@ -40,7 +40,8 @@ from crs.lab.stats import (
     paired_permutation,
 )
 from crs.progress import Progress, ProgressEvent
-from crs.settings import Settings, run_spec
+from crs.protocol import target_pairs
+from crs.settings import RunSpec, Settings, run_spec
 
 if TYPE_CHECKING:
     from crs.data import Dataset
@@ -86,6 +87,30 @@ class ConfigRun:
     @property
     def records(self) -> tuple[ConversationRecord, ...]:
         return self.result.records
+
+
+@dataclass(frozen=True)
+class KeptRun:
+    """What a `RunStore` holds of one configuration's run before it plays."""
+
+    records: tuple[ConversationRecord, ...] = ()  # the first conversations, played by a killed run
+    finished: ConfigRun | None = None  # the whole run, read back: it is not played again
+
+
+class RunStore(Protocol):
+    """Where `compare` keeps each configuration's run as it plays, so that a killed comparison
+    resumes instead of starting over (`crs.lab.report.ReportFolder`). Configuration `index`'s
+    calls come in this order: `kept`, then (unless it is finished) `start`, its records, `finish`."""
+
+    def kept(self, index: int, label: str, spec: RunSpec) -> KeptRun: ...
+
+    def start(
+        self, index: int, label: str, spec: RunSpec, trace_score: str | None, setup_seconds: float
+    ) -> Callable[[ConversationRecord], None]: ...
+
+    def finish(self, index: int, run: ConfigRun) -> ConfigRun:
+        """Keep the finished run; give it back as a resumed comparison would read it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -319,13 +344,15 @@ def compare(
     trace: bool = True,
     resamples: int = BOOTSTRAP_RESAMPLES,
     permutations: int = PERMUTATIONS,
+    store: RunStore | None = None,
 ) -> Comparison:
     """Run each configuration on the same conversations and compare them with the first.
 
     `settings` (default: crs/defaults.toml) give everything but the policy: the split, which
     conversations (`evaluate.limit`, `offset`, `seed`, `workers`), the scorer, the simulated user
     and its answer options, and the policies' default parameters, which a configuration's own
-    override. Raises ValueError on bad input."""
+    override. `store`: where each run is kept as it plays, and what an interrupted comparison
+    already played. Raises ValueError on bad input."""
     if not configs:
         raise ValueError("nothing to compare: give at least one policy configuration")
     base = settings if settings is not None else Settings()
@@ -338,7 +365,7 @@ def compare(
     runs: list[ConfigRun] = []
     for index, (label, cfg) in enumerate(zip(labels, configs, strict=True)):
         relay = _relay(progress, index, len(configs), label)
-        run = _run_config(label, cfg, dataset, base, trace, relay)
+        run = _run_config(label, cfg, dataset, base, trace, relay, store, index)
         estimates = estimate_metrics(run.records, run.result.spec.max_turns, resamples, run.result.spec.seed)
         runs.append(replace(run, estimates=estimates))
     baseline, spec = runs[0], runs[0].result.spec
@@ -409,22 +436,37 @@ def _run_config(
     settings: Settings,
     trace: bool,
     progress: Progress | None,
+    store: RunStore | None = None,
+    index: int = 0,
 ) -> ConfigRun:
     config_run = config_settings(settings, cfg)
     spec = run_spec(config_run, trace=trace)
+    kept = store.kept(index, label, spec) if store is not None else KeptRun()
+    if kept.finished is not None:
+        played = [record.conversation_id for record in kept.finished.records]
+        if played != list(conversation_ids(spec, len(target_pairs(dataset, spec.split)))):
+            raise ValueError(f"the saved run of {label!r} does not hold this comparison's conversations")
+        return kept.finished
     started = time.perf_counter()
     policy = policy_for_run(spec, dataset, config_run.cache_dir, progress)
     setup_seconds = time.perf_counter() - started
-    result = evaluate(spec, dataset, policy, progress, config_run.cache_dir)
-    return ConfigRun(
+    trace_score = policy.trace_score if isinstance(policy, Tracing) else None
+    on_record = None
+    if store is not None:
+        on_record = store.start(index, label, spec, trace_score, setup_seconds)
+    result = evaluate(
+        spec, dataset, policy, progress, config_run.cache_dir, on_record=on_record, done=kept.records
+    )
+    run = ConfigRun(
         label=label,
         policy=cfg.policy,
         policy_params=dict(spec.policy_params),
         result=result,
         setup_seconds=setup_seconds,
         estimates={},
-        trace_score=policy.trace_score if isinstance(policy, Tracing) else None,
+        trace_score=trace_score,
     )
+    return store.finish(index, run) if store is not None else run
 
 
 # --- turns as a person reads them -----------------------------------------------------------------

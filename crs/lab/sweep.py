@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crs.evaluation.run_folder import write_atomically
 from crs.lab.compare import METRICS, Comparison, compare
 from crs.lab.plots import plot_metric_sweep
 from crs.policy_config import PolicyConfig
@@ -121,10 +122,10 @@ def write_sweep(result: Sweep, folder: Path) -> dict[str, Path]:
     table by parameter value) and one PNG per metric against the parameter."""
     comparison = result.comparison
     paths = {"sweep": folder / "sweep.json"}
-    paths["sweep"].write_text(
+    write_atomically(
+        paths["sweep"],
         json.dumps({"parameter": result.parameter, "rows": sweep_table(result)}, indent=2, default=str)
         + "\n",
-        encoding="utf-8",
     )
     for key, title, _ in METRICS:
         path = folder / f"sweep_{key.replace('@', '').lower()}.png"

@@ -8,15 +8,35 @@ same request, and the on-disk cache can key on the request alone.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 
 
 class LLMError(RuntimeError):
     """A backend could not produce a generation (unreachable server, bad model file, ...).
-    The message says what was tried and what to do about it."""
+    The message says what was tried and what to do about it, on one line."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """`text` with its runs of whitespace (newlines included) made single spaces, cut to `limit`:
+    a server's words quoted in an error message must not break the message's single line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+# Bounded in depth and length: an answer quoted in an error can be huge or nested past the
+# recursion limit, and neither may turn a clear error into another one.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 4, 120, 120
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 8
+
+
+def shown(value: Any, limit: int = 300) -> str:
+    """A short one-line picture of a decoded JSON value, for error messages."""
+    return one_line(_SHOWN.repr(value), limit)
 
 
 @dataclass(frozen=True)

