@@ -196,7 +196,9 @@ def test_view_why_asks_the_policy_for_its_reasons(tmp_path: Path, data_dir: Path
 
 
 def test_train_policy_reports_its_training(tmp_path: Path, data_dir: Path) -> None:
-    common = ("--data-dir", str(data_dir), "--cache-dir", str(tmp_path), "--quiet")
+    quick = tmp_path / "quick.toml"  # what is reported, not what is learned: a short training
+    quick.write_text("[scorer.bpr]\nepochs = 1\ndim = 4\n")
+    common = ("--data-dir", str(data_dir), "--cache-dir", str(tmp_path), "--config", str(quick), "--quiet")
     first = crs("train", "--dataset", "lastfm", "--policy", "belief", *common)
     assert first.returncode == 0, first.stderr
     assert "policy belief trained" in first.stdout

@@ -117,6 +117,9 @@ def test_template_replies_never_name_the_title(lastfm_star: Dataset, movielens_d
         assert checked > 300
 
 
+# Slow: the guard is tested on its own (case, fuzzy) and the seeded full conversation below runs
+# the real model through it; this one checks many long, volunteering replies.
+@pytest.mark.slow
 def test_model_replies_never_name_the_title(lastfm_star: Dataset, local_model: LLMBackend) -> None:
     catalog = lastfm_star.catalog
     rng = np.random.default_rng(1)

@@ -128,6 +128,18 @@ def test_answer_plus_inform(movielens: Understander) -> None:
     }
 
 
+def test_a_hesitation_leads_into_a_wish_and_alone_is_unsure(movielens: Understander) -> None:
+    ask = Ask(_attr(movielens, "genre:Action"))
+    acts = movielens.understand("hmm actually no sci-fi, I'm more in the mood for a romance", ask).acts
+    assert not any(isinstance(act, AnswerReply) for act in acts), acts
+    inform = _inform(acts)
+    assert inform.attributes == (_attr(movielens, "genre:Romance"),)
+    assert inform.unwanted == (_attr(movielens, "genre:Sci-Fi"),)
+    assert movielens.understand("hmm", ask).acts == (AnswerReply(Answer.DONT_KNOW),)
+    assert movielens.understand("hmm not sure", ask).acts == (AnswerReply(Answer.DONT_KNOW),)
+    assert movielens.understand("hmm no", ask).acts[0] == AnswerReply(Answer.NO)
+
+
 @pytest.mark.parametrize(
     ("text", "movie_id"),
     [("something like toy stroy", 1), ("the godfather 2", 1221), ("like the matrx", 2571)],
@@ -171,6 +183,11 @@ def _mentioned(understander: Understander, text: str) -> list[str]:
         ("the first movie was great", []),
         # only the whole capitalised run counts: "Motherless Brooklyn" is not "Brooklyn"
         ("Did Motherless Brooklyn get good reviews?", []),
+        # after "a", words describe a kind of film, unless the title opens with the article
+        ("I feel like a scary movie", []),
+        ("a scary movie", []),
+        ("i love scary movie", ["Scary Movie (2000)"]),
+        ("I loved a bugs life", ["Bug's Life, A (1998)"]),
         # everyday words are not titles, whatever their case
         ("I'd like to get out tonight", []),
         ("lol", []),

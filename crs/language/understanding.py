@@ -41,6 +41,7 @@ Design, and why:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -188,6 +189,12 @@ def _first_clause_end(tokens: list[str]) -> int:
             continue
         seen_word = True
     return len(tokens)
+
+
+def _opens_with_indefinite(title: str) -> bool:
+    """ "A Bug's Life" or MovieLens's "Bug's Life, A (1998)"."""
+    bare = re.sub(r"\s*\(\d{4}\)\s*$", "", title).strip().lower()
+    return bare.startswith(("a ", "an ")) or bare.endswith((", a", ", an"))
 
 
 def _not_in_catalog(words: list[str]) -> str:
@@ -383,6 +390,10 @@ class Understander:
             return "no"
         if first in LEXICON.yes_words or has_phrase(head[:4], LEXICON.yes_phrases):
             return "yes"
+        if all(token in LEXICON.hesitations for token in clause):
+            # "hmm" alone is thinking aloud: unsure. Before other words it only leads them in
+            # ("hmm actually no sci-fi, a romance" is a wish, not a "don't know").
+            return "dont_know" if "hmm" in clause else None
         if len(clause) >= 2 and clause[0] in LEXICON.hesitations:
             return self._answer(clause[1:])
         return None
@@ -449,6 +460,7 @@ class Understander:
                 choices = () if guess is None else (guess,)
         # A message that is nothing but a title ("frozen", "the matrix") names it.
         whole = [t for t in tokens if t not in BOUNDARY_PUNCTUATION]
+        indefinite = bool(whole) and whole[0] in ("a", "an")  # "a scary movie": a kind of film
         while whole and whole[0] in LEXICON.leading_articles:
             whole = whole[1:]
         words_taken = any(taken[k] for k, t in enumerate(tokens) if t not in BOUNDARY_PUNCTUATION)
@@ -462,6 +474,7 @@ class Understander:
                 and singular(key) not in self._attribute_keys
                 and singular(key) not in self._synonyms
                 and not self._is_missing_sequel(key, tokens, len(tokens))
+                and not (indefinite and not _opens_with_indefinite(self.catalog.items[item].title))
             ):
                 take(_Span(0, len(tokens), "item", item, 1.0))
         # Uncued exact titles of two or more content words.
@@ -668,10 +681,15 @@ class Understander:
         lead = 0
         while lead < len(words) and words[lead] in LEXICON.leading_articles:
             lead += 1
+        # "I feel like a scary movie": after "a"/"an" the words describe a kind of film, unless the
+        # title itself opens with the article ("loved a bug's life").
+        indefinite = lead > 0 and words[lead - 1] in ("a", "an")
         exact: _Span | None = None
         for stop in range(len(words), lead, -1):
             item = self._titles.item(" ".join(words[lead:stop]))
             if item is None:
+                continue
+            if indefinite and not _opens_with_indefinite(self.catalog.items[item].title):
                 continue
             # A title of everyday words only ("get out") counts when it is all the cue is followed
             # by, up to the end of the clause: "I loved get out", not "I'd like to get out".
@@ -687,6 +705,8 @@ class Understander:
             if stop - lead >= 2 or not rest:
                 return exact, None, None
             break
+        if indefinite and exact is None:
+            return None, None, None  # "like a thriler": a kind of film, not a misspelt title
         # Fuzzy: try the phrase and its prefixes, minus trailing filler words.
         content_words = [w for w in words[lead:] if w]
         while content_words and content_words[-1] in STOPWORDS:
