@@ -242,6 +242,8 @@ class ChatBot:
             ):
                 reply = replace(reply, unwanted=(*reply.unwanted, asked))
         if isinstance(reply, InformReply):
+            if reading.replaces_wishes and session.wishes and not session.finished:
+                session = self._new_search(session, "Okay, forgetting what you asked before.")
             session = self._new_search_if_finished(session)
             if reply.attributes or reply.liked_items:
                 wishes = (*session.wishes, text[:MAX_WISH_CHARACTERS])[-MAX_WISHES:]
@@ -355,8 +357,12 @@ class ChatBot:
         """A new wish after the search ended starts the next search; the chat so far stays."""
         if not session.finished:
             return session
-        fresh = self.start(session.seed + 1, session.policy, session.state.user)
-        return replace(fresh, messages=session.messages + (ChatMessage("assistant", "A new search, then."),))
+        return self._new_search(session, "A new search, then.")
+
+    def _new_search(self, session: ChatSession, note: str) -> ChatSession:
+        """The next search, its state fresh, with the chat so far and `note` said."""
+        fresh = self.start(session.seed + 1, session.policy, session.state.user, session.log_id)
+        return replace(fresh, messages=session.messages + (ChatMessage("assistant", note),))
 
     def pick_offered(self, session: ChatSession, item: int | None) -> ChatSession:
         """A film picked from a "Did you mean ...?" (None: "neither"): taken as the person named

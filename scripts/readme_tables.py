@@ -510,9 +510,13 @@ def mentions() -> str:
     rows = []
     for part in ("tune", "heldout"):
         inspired, redial, people = report["inspired"][part], report["redial"][part], report["people"][part]
+        reread = report["inspired_reread"][part]
         rows.append(
             [
                 names[part],
+                f"{f3(reread['movies']['recall'])} / {f3(reread['movies']['precision'])} "
+                f"({reread['movies']['support']})",
+                f"{f3(reread['recall_asking_back'])}",
                 f"{f3(inspired['movies']['recall'])} / {f3(inspired['movies']['precision'])} "
                 f"({inspired['movies']['support']})",
                 f"{f3(inspired['movie_recall_asking_back'])}",
@@ -528,7 +532,9 @@ def mentions() -> str:
         )
     headers = [
         "half",
-        "INSPIRED movies R / P (n)",
+        "INSPIRED movies, re-read R / P (n)",
+        "R asking back",
+        "INSPIRED movies, tags R / P (n)",
         "R asking back",
         "INSPIRED genres R / P (n)",
         "INSPIRED people R / P (n)",

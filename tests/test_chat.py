@@ -290,6 +290,22 @@ def test_a_new_wish_after_a_pick_starts_a_new_search(movie_bot: ChatBot) -> None
     assert any("Great choice" in m.text for m in session.messages)  # the chat so far stays
 
 
+def test_a_change_of_mind_replaces_the_earlier_wishes(movie_bot: ChatBot) -> None:
+    session = movie_bot.start(log_id="tab-1")
+    session = movie_bot.handle_text(session, "something like The Matrix but less violent")
+    assert movie_bot.named_items(session)[0] and session.state.rejected_attributes
+    session = movie_bot.handle_text(session, "hmm actually no, I'm more in the mood for a romance")
+    romance = next(a.index for a in movie_bot.catalog.attributes if a.name == "Romance")
+    assert movie_bot.named_items(session) == ((), ())  # The Matrix is no longer what they want
+    assert session.state.accepted_attributes == (romance,) and not session.state.rejected_attributes
+    assert session.log_id == "tab-1"  # still the same tab in the logs
+    assert any("forgetting what you asked before" in m.text for m in session.messages)
+    # Without a change of mind, a second wish adds to the first.
+    session = movie_bot.handle_text(movie_bot.start(), "something like The Matrix")
+    session = movie_bot.handle_text(session, "and some romance")
+    assert movie_bot.named_items(session)[0] and romance in session.state.accepted_attributes
+
+
 def test_a_persons_words_are_shown_as_typed(movie_bot: ChatBot) -> None:
     from ui.app import render
 

@@ -119,6 +119,16 @@ def test_a_later_statement_overrides_an_earlier_one(app_url: str) -> None:
     assert not set(wanted) & set(unwanted)
 
 
+def test_a_change_of_mind_starts_over(app_url: str) -> None:
+    """ "actually no, ..." replaces the earlier wish: The Matrix is no longer what they want."""
+    visitor = Visitor(app_url)
+    visitor.say("something like The Matrix but less violent")
+    assert "Films like:** Matrix, The (1999)" in visitor.panel
+    visitor.say("hmm actually no, I'm more in the mood for a romance")
+    wanted, unwanted = _panel_preferences(visitor.panel)
+    assert wanted == ["Romance"] and "Films like" not in visitor.panel, visitor.panel
+
+
 def _panel_preferences(panel: str) -> tuple[list[str], list[str]]:
     def listed(label: str) -> list[str]:
         match = re.search(rf"\*\*{label}:\*\* (.*)", panel)

@@ -188,6 +188,37 @@ def _mentioned(understander: Understander, text: str) -> list[str]:
         ("a scary movie", []),
         ("i love scary movie", ["Scary Movie (2000)"]),
         ("I loved a bugs life", ["Bug's Life, A (1998)"]),
+        # punctuation inside titles: commas, initialisms, titles of address, numbers, numerals
+        ("Have you seen Monsters, Inc. ?", ["Monsters, Inc. (2001)"]),
+        (
+            "I love Crazy, Stupid, Love and The Proposal",
+            ["Crazy, Stupid, Love. (2011)", "Proposal, The (2009)"],
+        ),
+        ("I like Toy Story, Cars, and Heat", ["Toy Story (1995)", "Cars (2006)", "Heat (1995)"]),
+        ("my kids adore Mrs. Doubtfire", ["Mrs. Doubtfire (1993)"]),
+        ("one like P.S. I Love You", ["P.S. I Love You (2007)"]),
+        ("we watched E.T. the Extra-Terrestrial", ["E.T. the Extra-Terrestrial (1982)"]),
+        ("something like Gone in 60 Seconds?", ["Gone in 60 Seconds (2000)"]),
+        ("better than Men in Black II", ["Men in Black II (a.k.a. MIIB) (a.k.a. MIB 2) (2002)"]),
+        # a run with no title: its longest beginning that is one, cut before "by", "with", "is"
+        ("I loved The Lion King by Disney", ["Lion King, The (1994)"]),
+        ("thinking about Birds of Prey tonight", []),  # not "The Birds"
+        # a sentence's capitalised first word, as the subject of a verb
+        ("Braveheart is one I haven't seen in years", ["Braveheart (1995)"]),
+        ("Oh yeah! Logan was fantastic", ["Logan (2017)"]),  # and "fantastic" is no misspelt title
+        ("Nothing is better than a good comedy", []),
+        # the article typed, or "new" / "original", choose among films of one title
+        ("I thought The Heat was super funny", ["Heat, The (2013)"]),
+        ("I have not seen the new Beauty and the Beast", ["Beauty and the Beast (2017)"]),
+        ("I loved the original Halloween", ["Halloween (1978)"]),
+        # a capitalised everyday word right after a verb that names films
+        ("Have you seen It", ["It (2017)"]),
+        ("I Really Like It", []),  # unless every word is capitalised
+        # names that go on are not shorter titles; kinds of film are not one-word titles
+        ("directed by Frank Oz", []),
+        ("I like Robert Downey Jr., he was great in Iron Man", ["Iron Man (2008)"]),
+        ("I like monster movies", []),
+        ("it is like 3 hours long", []),
         # everyday words are not titles, whatever their case
         ("I'd like to get out tonight", []),
         ("lol", []),

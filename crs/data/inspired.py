@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,19 @@ class SeekerUtterance:
     genres: tuple[str, ...]  # lower case, as tagged ("sci-fi", "comedy")
     part: Part
     people: tuple[str, ...] = ()  # actors and directors, as tagged ("Tom Hanks")
+    utterance_id: int = 0  # `utt_id`: with `dialog_id`, the utterance's key
+
+
+@dataclass(frozen=True, slots=True)
+class NamedMovies:
+    """The movies one seeker utterance names, as a second, careful reading found them (see
+    `load_named_movies`): catalog titles verbatim, films the catalog lacks, whole series, and the
+    catalog films of shared titles whose reading stays unsure."""
+
+    movies: tuple[str, ...] = ()
+    outside: tuple[str, ...] = ()
+    series_titles: tuple[str, ...] = ()
+    unsure: tuple[str, ...] = ()
 
 
 def part_of(dialog_id: str) -> Part:
@@ -78,6 +92,7 @@ def load_seeker_utterances(data_dir: Path) -> list[SeekerUtterance]:
                 SeekerUtterance(
                     dialog_id=dialog_id,
                     turn=int(row["turn_id"] or 0),
+                    utterance_id=int(row["utt_id"] or 0),
                     text=row["text"].replace(_QUOTE, '"'),
                     movies=_titles(row.get("movies") or ""),
                     genres=tuple(
@@ -96,4 +111,40 @@ def load_seeker_utterances(data_dir: Path) -> list[SeekerUtterance]:
     return rows
 
 
-__all__ = ["Part", "SeekerUtterance", "TaggedTitle", "load_seeker_utterances", "part_of"]
+def load_named_movies(path: Path) -> dict[tuple[str, int], NamedMovies]:
+    """The movie re-annotation of INSPIRED dev (one JSON line per utterance that names a movie,
+    a series or a film the catalog lacks, keyed by `dialog_id` and `utt_id`; an utterance without
+    a line names none). Raises `DataNotFoundError` when the file is missing, ValueError naming the
+    line when one is malformed."""
+    if not path.is_file():
+        raise DataNotFoundError(f"INSPIRED movie re-annotation not found: looked for {path}")
+    named: dict[tuple[str, int], NamedMovies] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key = (str(row["dialog_id"]), int(row["utt_id"]))
+            entry = NamedMovies(
+                movies=tuple(str(t) for t in row.get("movies", ())),
+                outside=tuple(str(t) for t in row.get("outside", ())),
+                series_titles=tuple(str(t) for t in row.get("series_titles", ())),
+                unsure=tuple(str(t) for t in row.get("unsure", ())),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path}:{number}: not a re-annotation line ({error})") from None
+        if key in named:
+            raise ValueError(f"{path}:{number}: utterance {key} annotated twice")
+        named[key] = entry
+    return named
+
+
+__all__ = [
+    "NamedMovies",
+    "Part",
+    "SeekerUtterance",
+    "TaggedTitle",
+    "load_named_movies",
+    "load_seeker_utterances",
+    "part_of",
+]

@@ -99,6 +99,9 @@ class Understanding:
     # message named them as liked ("I loved King Kong") or not ("nothing like King Kong").
     choices: tuple[int, ...] = ()
     choices_liked: bool = True
+    # "hmm actually no, I'm more in the mood for a romance": a new wish that replaces the earlier
+    # ones instead of adding to them.
+    changes_mind: bool = False
 
     def of_type(self, kind: type) -> tuple[DialogueAct, ...]:
         return tuple(act for act in self.acts if isinstance(act, kind))

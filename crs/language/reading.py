@@ -26,6 +26,7 @@ class Reading:
     item: int | None = None  # the item to show more like, for kind "more_like"
     choices: tuple[int, ...] = ()  # the items a "Did you mean ...?" offers
     choices_liked: bool = True  # named as liked ("I loved King Kong") or not
+    replaces_wishes: bool = False  # a change of mind: the reply replaces the earlier wishes
 
 
 def read_message(understanding: Understanding, context: SystemAction | None) -> Reading:
@@ -49,4 +50,4 @@ def read_message(understanding: Understanding, context: SystemAction | None) -> 
     reply = to_user_reply(understanding)
     if reply is None:
         return Reading("not_understood")
-    return Reading("reply", reply=reply)
+    return Reading("reply", reply=reply, replaces_wishes=understanding.changes_mind)

@@ -15,6 +15,10 @@
 - Scored, as the benchmark defines it, on utterances with at least one tag. The tags have errors
   of their own ("Silence of the Lambs" tagged as "Silence (2016)", titles left untagged), so
   precision here is a floor: `errors` lists every miss and false find for reading.
+- `score_named_movies` scores movies against a second, careful reading of every seeker utterance
+  instead (`crs.data.inspired.load_named_movies`), tagged or not: its catalog films are the gold;
+  a found film that belongs to a series named as a whole ("all the Star Wars movies") or to a
+  reading marked unsure ("Star Wars is OK") counts neither way.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crs.data.inspired import SeekerUtterance, TaggedTitle
+from crs.data.inspired import NamedMovies, SeekerUtterance, TaggedTitle
 from crs.data.redial import MENTION, Dialogue, movie_name, part_of
 from crs.language.acts import InformReply, MentionItem
 from crs.language.evaluation import Score
@@ -274,11 +278,102 @@ def score_redial_mentions(
     }
 
 
+@dataclass(frozen=True)
+class NamedMoviesReport:
+    """Movies found in every seeker utterance, against the careful re-reading."""
+
+    utterances: int
+    movies: Score
+    asked_back: int  # missed, but offered by a "Did you mean ...?"
+    outside_catalog: int  # films named that the catalog lacks (not scored)
+    neutral: int  # found films of a whole series or of an unsure reading (not scored)
+    errors: tuple[dict[str, object], ...]
+
+    @property
+    def recall_asking_back(self) -> float:
+        found, missed = self.movies.true_positives, self.movies.false_negatives
+        return (found + self.asked_back) / (found + missed) if found + missed else 1.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "utterances": self.utterances,
+            "movies": self.movies.as_dict(),
+            "asked_back": self.asked_back,
+            "recall_asking_back": round(self.recall_asking_back, 4),
+            "outside_catalog": self.outside_catalog,
+            "neutral": self.neutral,
+        }
+
+
+def score_named_movies(
+    understander: Understander,
+    utterances: Sequence[SeekerUtterance],
+    named: Mapping[tuple[str, int], NamedMovies],
+) -> dict[str, NamedMoviesReport]:
+    """Movie recall and precision over every seeker utterance, per part and "all". Raises
+    ValueError when the annotation names a title the catalog does not have verbatim or an
+    utterance that is not in `utterances` (a stale annotation must not be scored)."""
+    catalog = understander.catalog
+    by_title = {item.title: item.index for item in catalog.items}
+    keys = {(u.dialog_id, u.utterance_id) for u in utterances}
+    stale = [key for key in named if key not in keys]
+    if stale:
+        raise ValueError(f"the re-annotation names {len(stale)} utterances not in the data, e.g. {stale[0]}")
+
+    def items(titles: tuple[str, ...]) -> set[int]:
+        missing = [t for t in titles if t not in by_title]
+        if missing:
+            raise ValueError(f"the re-annotation names titles the catalog lacks: {missing[:3]}")
+        return {by_title[t] for t in titles}
+
+    counts = {name: _MentionCounts() for name in ("tune", "heldout", "all")}
+    errors: dict[str, list[dict[str, object]]] = {"tune": [], "heldout": [], "all": []}
+    neutral_found = {name: 0 for name in counts}
+    for utterance in utterances:
+        entry = named.get((utterance.dialog_id, utterance.utterance_id), NamedMovies())
+        neutral = items(entry.series_titles) | items(entry.unsure)
+        gold = items(entry.movies) - neutral
+        understanding = understander.understand(utterance.text)
+        found = {a.item for a in understanding.acts if isinstance(a, MentionItem)}
+        offered = set(understanding.choices) - found
+        scored = found - neutral
+        for name in (utterance.part, "all"):
+            c = counts[name]
+            c.messages += 1
+            c.outside += len(entry.outside)
+            c.found += len(scored & gold)
+            c.false += len(scored - gold)
+            c.missed += len(gold - scored)
+            c.asked_back += len(offered & gold)
+            neutral_found[name] += len(found & neutral)
+        if scored != gold:
+            errors[utterance.part].append(
+                {
+                    "text": utterance.text,
+                    "missed_movies": sorted(catalog.items[i].title for i in gold - scored),
+                    "false_movies": sorted(catalog.items[i].title for i in scored - gold),
+                }
+            )
+    return {
+        name: NamedMoviesReport(
+            utterances=c.messages,
+            movies=Score(c.found, c.false, c.missed),
+            asked_back=c.asked_back,
+            outside_catalog=c.outside,
+            neutral=neutral_found[name],
+            errors=tuple(errors[name]),
+        )
+        for name, c in counts.items()
+    }
+
+
 __all__ = [
     "MentionReport",
+    "NamedMoviesReport",
     "TaggedReport",
     "TitleLinker",
     "as_typed",
+    "score_named_movies",
     "score_redial_mentions",
     "score_tagged",
 ]

@@ -37,6 +37,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 _TOKEN = re.compile(r"#?[a-z0-9]+|[,.;!?:]")
 _CASED_TOKEN = re.compile(r"#?[A-Za-z0-9]+|[,.;!?:]")
 _POSSESSIVE = re.compile(r"(\w+)['’]s\b")
+# A dot that ends no sentence: in an initialism ("E.T.", "P.S. I Love You", "S.W.A.T.") and after
+# a title of address ("Mrs. Doubtfire"). Left as a token it would split the title it sits in.
+_INITIALISM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
+_ADDRESS = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Jr|Sr|Mt|Vs)\.", re.IGNORECASE)
 
 
 def fold(text: str) -> str:
@@ -126,6 +130,9 @@ def _clean(text: str) -> str:
     for phrase, replacement in LEXICON.message_rewrites:
         if phrase in text:
             text = text.replace(phrase, replacement)
+    if "." in text:
+        text = _INITIALISM.sub(lambda m: m.group(0).replace(".", " "), text)
+        text = _ADDRESS.sub(r"\1 ", text)
     return text
 
 
@@ -141,13 +148,15 @@ def tokenize(text: str) -> list[str]:
 
 
 SENTENCE_OPENING = 2  # `capitalised`: a sentence's first word, capitalised like the words after it
+SENTENCE_OPENING_ALONE = 3  # `capitalised`: a sentence's capitalised first word, the words after it not
 
 
 def capitalised(text: str) -> list[int]:
     """For each token of `tokenize(text)`: 1 where the writer capitalised it ("Coco", not "coco",
     "COCO" or "I") mid-sentence, `SENTENCE_OPENING` for a sentence's first word when a
     capitalised word follows it (past short joining words: "Pursuit of Happiness", "Groundhog
-    Day"), else 0. People capitalise the titles they name; the understander takes that as a cue.
+    Day"), `SENTENCE_OPENING_ALONE` for a capitalised first word without one, else 0. People
+    capitalise the titles they name; the understander takes that as a cue.
     All 0 when the cased and folded token streams do not line up (a character whose case
     folding changes its length)."""
     cased = unicodedata.normalize("NFKD", _clean(text)).encode("ascii", "ignore").decode("ascii")
@@ -157,6 +166,22 @@ def capitalised(text: str) -> list[int]:
     if [t.lower() for t in tokens] != folded:
         return [0] * len(folded)
     capital = [token[0].isupper() and len(token) > 1 and not token.isupper() for token in tokens]
+    for position, token in enumerate(tokens):
+        if capital[position] or position == 0:
+            continue
+        before, after = tokens[position - 1], tokens[position + 1] if position + 1 < len(tokens) else ""
+        if token[0].isdigit() or token.lower() in LEXICON.roman_numerals:
+            # A number in a run of capitalised words belongs to it: its title may end on it
+            # ("Saw V", "Gone in 60 Seconds", "Friday the 13th").
+            previous = position - 1
+            while previous > 0 and tokens[previous].lower() in LEXICON.title_joining_words:
+                previous -= 1
+            capital[position] = capital[previous] and (token[0].isdigit() or token.isupper())
+        elif len(token) == 1 and token.isupper() and token not in ("I", "A"):
+            # An initialism's letters, its dots gone ("E T the Extra Terrestrial").
+            capital[position] = (len(before) == 1 and before.isupper()) or (
+                len(after) == 1 and after.isupper()
+            )
     flags: list[int] = []
     sentence_start = True
     for position, token in enumerate(tokens):
@@ -166,9 +191,18 @@ def capitalised(text: str) -> list[int]:
             flags.append(1)
         else:
             after = position + 1
-            while after < len(tokens) and folded[after] in LEXICON.title_joining_words:
+            while after < len(tokens) and (
+                folded[after] in LEXICON.title_joining_words or folded[after] == ":"
+            ):
                 after += 1
-            flags.append(SENTENCE_OPENING if after < len(tokens) and capital[after] else 0)
+            # A number right after it ("Number 2, that's the one") does not make it a title's first
+            # word; one after a joining word does ("Friday the 13th").
+            opens_run = (
+                after < len(tokens)
+                and capital[after]
+                and (tokens[after][0].isalpha() or after > position + 1)
+            )
+            flags.append(SENTENCE_OPENING if opens_run else SENTENCE_OPENING_ALONE)
         sentence_start = token in (".", "!", "?")
     return flags
 

@@ -127,6 +127,8 @@ class TitleIndex:
     renown: Sequence[float] = ()
     by_popularity: bool = False  # renown is real popularity, so near ties among namesakes are real
     years: Mapping[int, int] = field(default_factory=dict)  # the year in the title, of items with namesakes
+    # The renown from which an item is among the best-known tenth of the catalog.
+    well_known_from: float = 0.0
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, popularity: Popularity | None = None) -> TitleIndex:
@@ -150,10 +152,15 @@ class TitleIndex:
                 best = items.get(key)
                 if best is None or renown[item.index] > renown[best]:
                     items[key] = item.index
-        # Short names only where no title is spelled that way in full.
+        # Short names only where no title is spelled that way in full; so are two or three words
+        # written as one ("castaway" for "Cast Away", "spiderman").
         shorts: dict[str, int] = {}
         for item in catalog.items:
-            for key in short_title_keys(item.title):
+            main = title_keys(item.title)[:1]
+            joined = [
+                k.replace(" ", "") for k in main if 1 <= k.count(" ") <= 2 and k.replace(" ", "").isalpha()
+            ]
+            for key in [*short_title_keys(item.title), *joined]:
                 best = shorts.get(key)
                 if key not in items and (best is None or renown[item.index] > renown[best]):
                     shorts[key] = item.index
@@ -177,7 +184,12 @@ class TitleIndex:
             years=MappingProxyType(
                 {i: year for i in namesakes if (year := title_year(catalog.items[i].title)) is not None}
             ),
+            well_known_from=sorted(renown)[int(0.9 * len(renown))] if renown else 0.0,
         )
+
+    def well_known(self, item: int) -> bool:
+        """Whether `item` is among the best-known tenth of the catalog."""
+        return self.renown[item] >= self.well_known_from
 
     def close_namesakes(self, item: int) -> tuple[int, ...]:
         """The namesakes of `item` (itself included) that are about as well known as the best of

@@ -57,12 +57,13 @@ from crs.language.acts import (
     Understanding,
     Unknown,
 )
-from crs.language.lexicon import LEXICON
+from crs.language.lexicon import LEXICON, Phrase
 from crs.language.negation import first_clause, is_boundary, negated_at
 from crs.language.text import (
     BOUNDARY_PUNCTUATION,
     DECADE_LONG,
     DECADE_SHORT,
+    SENTENCE_OPENING_ALONE,
     STOPWORDS,
     capitalised,
     closest,
@@ -106,6 +107,9 @@ SYNONYMS = LEXICON.synonyms
 
 # "the first frozen movie": these words before a title mean the film of that title itself.
 _FIRST_FILM_WORDS = frozenset({"first", "original"})
+# Joining words that introduce something other than the title's own words ("by Disney", "with
+# Jim Carrey", "is great"): a capitalised run may be cut before them.
+_TITLE_RUN_CUTS = frozenset({"by", "with", "is", "i", "vs", "v"})
 _FILM_WORDS = frozenset({"movie", "movies", "film", "films", "one"})
 _SORRY = "Sorry, I didn't quite get that. Tell me a genre, a decade or a title you like, or type 'help'."
 
@@ -176,7 +180,7 @@ _EVERYDAY = STOPWORDS | LEXICON.function_words | LEXICON.hesitations | LEXICON.y
 
 
 def _key_without_colons(tokens: list[str]) -> str:
-    return title_key(t for t in tokens if t != ":")
+    return title_key(t for t in tokens if t not in (":", ","))
 
 
 def _first_clause_end(tokens: list[str]) -> int:
@@ -191,10 +195,16 @@ def _first_clause_end(tokens: list[str]) -> int:
     return len(tokens)
 
 
+def _opens_with_article(title: str, article: str) -> bool:
+    """Whether a catalog title opens with `article`, written before it or moved behind it
+    ("Heat, The (2013)")."""
+    main = re.sub(r"\s*\(.*$", "", title).strip().lower()
+    return main.startswith(f"{article} ") or main.endswith(f", {article}")
+
+
 def _opens_with_indefinite(title: str) -> bool:
     """ "A Bug's Life" or MovieLens's "Bug's Life, A (1998)"."""
-    bare = re.sub(r"\s*\(\d{4}\)\s*$", "", title).strip().lower()
-    return bare.startswith(("a ", "an ")) or bare.endswith((", a", ", an"))
+    return _opens_with_article(title, "a") or _opens_with_article(title, "an")
 
 
 def _not_in_catalog(words: list[str]) -> str:
@@ -259,7 +269,9 @@ class Understander:
             text = "" if text is None else str(text)
         truncated = len(text) > MAX_CHARS
         tokens = tokenize(text[:MAX_CHARS])
-        cased = capitalised(text[:MAX_CHARS])
+        flags = capitalised(text[:MAX_CHARS])
+        openers = [k for k, flag in enumerate(flags) if flag == SENTENCE_OPENING_ALONE]
+        cased = [0 if flag == SENTENCE_OPENING_ALONE else flag for flag in flags]
         owners = possessives(text[:MAX_CHARS])
         words = [t for t in tokens if t not in BOUNDARY_PUNCTUATION]
         if not words:
@@ -289,7 +301,7 @@ class Understander:
         # Answers to the pending question read the first clause.
         answer = self._answer(first_clause(tokens)) if pending is not None else None
 
-        spans, span_clarify, choices, choices_liked = self._spans(tokens, shown, cased, owners)
+        spans, span_clarify, choices, choices_liked = self._spans(tokens, shown, cased, owners, openers)
         clarify = clarify or span_clarify
         polarity = [not negated_at(tokens, span.start) for span in spans]
 
@@ -363,6 +375,7 @@ class Understander:
                 choices=choices if clarify else (),
                 choices_liked=choices_liked,
             )
+        liked_film = any(isinstance(act, MentionItem) and act.liked for act in acts)
         return Understanding(
             acts=tuple(acts),
             confidence=confidence,
@@ -370,6 +383,7 @@ class Understander:
             truncated=truncated,
             choices=choices if clarify else (),
             choices_liked=choices_liked,
+            changes_mind=bool(wanted or liked_film) and has_phrase(words, LEXICON.change_of_mind_phrases),
         )
 
     def _answer(self, clause: list[str]) -> str | None:
@@ -399,10 +413,16 @@ class Understander:
         return None
 
     def _spans(
-        self, tokens: list[str], shown: tuple[int, ...], cased: list[int], owners: frozenset[str]
+        self,
+        tokens: list[str],
+        shown: tuple[int, ...],
+        cased: list[int],
+        owners: frozenset[str],
+        openers: list[int],
     ) -> tuple[list[_Span], str | None, tuple[int, ...], bool]:
         """Items and attributes mentioned, left to right, without overlaps; the question to ask
-        back, if any, with the items it offers and whether they were named as liked."""
+        back, if any, with the items it offers and whether they were named as liked. `openers`:
+        positions of sentences' capitalised first words that no capitalised word follows."""
         spans: list[_Span] = []
         clarify: str | None = None
         choices: tuple[int, ...] = ()
@@ -412,6 +432,11 @@ class Understander:
         dated: set[int] = set()  # item spans whose film a year after the title chose
 
         def take(span: _Span) -> None:
+            if span.kind == "item" and span.value in self._titles.namesakes:
+                chosen = self._namesake_by_words(tokens, span)
+                if chosen is not None:
+                    span = _Span(span.start, span.end, "item", chosen, span.confidence)
+                    dated.add(len(spans))
             if span.kind == "item" and span.value in self._titles.namesakes and span.end < n:
                 # "Frozen (2010)" or "heat 1995": the year says which film of the title.
                 year = tokens[span.end]
@@ -439,6 +464,14 @@ class Understander:
                     take(found)
                 elif note is not None and clarify is None:
                     clarify = note
+        # "Braveheart is one I haven't seen": a sentence's first word, capitalised, as its subject.
+        for i in openers:
+            # ... or as the first of a list: "Elf, Groundhog Day, Home Alone".
+            listed = i + 2 < n and tokens[i + 1] in (",", "and", "or") and cased[i + 2] == 1
+            if not taken[i] and i + 1 < n and (tokens[i + 1] in LEXICON.title_subject_verbs or listed):
+                subject = self._one_word_title(tokens[i])
+                if subject is not None:
+                    take(_Span(i, i + 1, "item", subject, 1.0))
         # "the first frozen movie", "the original jumanji": the film of the title the words name.
         for i in range(n - 1):
             if tokens[i] in _FIRST_FILM_WORDS and not taken[i]:
@@ -446,13 +479,14 @@ class Understander:
                 if found is not None:
                     take(found)
         # Cued titles (exact, then fuzzy), before attributes.
-        for start in self._cue_positions(tokens):
+        for start, cue in self._cue_positions(tokens):
             first_word = start
             while first_word < n - 1 and tokens[first_word] in LEXICON.leading_articles:
                 first_word += 1
             if taken[start] or taken[first_word]:  # "liked the original jumanji": already read
                 continue
-            found, ask, guess = self._title_at(tokens, start)
+            fuzzy = cue not in LEXICON.exact_title_cues
+            found, ask, guess = self._title_at(tokens, start, cased, fuzzy=fuzzy)
             if found is not None:
                 take(found)
             elif ask is not None and clarify is None:
@@ -475,6 +509,8 @@ class Understander:
                 and singular(key) not in self._synonyms
                 and not self._is_missing_sequel(key, tokens, len(tokens))
                 and not (indefinite and not _opens_with_indefinite(self.catalog.items[item].title))
+                # "merry christmas": two lower-case words are a greeting, not a little-known film.
+                and not (len(whole) == 2 and not any(cased) and not self._titles.well_known(item))
             ):
                 take(_Span(0, len(tokens), "item", item, 1.0))
         # Uncued exact titles of two or more content words.
@@ -487,6 +523,19 @@ class Understander:
                 item = self._titles.item(key)
                 if item is not None and sum(w not in STOPWORDS for w in window) >= 2:
                     if self._attribute_reading_wins(normalize_key(key)):
+                        continue
+                    # Two words in lower case naming a little-known film are words ("real life",
+                    # "true story", "way back"), unless "the", a number or a year marks them as a
+                    # title ("the imitation game", "table 19", "home alone 1990"); "toy story" and
+                    # "daft punk" are known well enough to be meant.
+                    if (
+                        length == 2
+                        and not any(cased[i : i + length])
+                        and not self._titles.well_known(item)
+                        and not (i > 0 and tokens[i - 1] == "the")
+                        and not any(w[0].isdigit() for w in window)
+                        and not (i + length < n and tokens[i + length].isdigit())
+                    ):
                         continue
                     take(_Span(i, i + length, "item", item, 1.0))
         # Attributes: longest exact key first, then synonyms, then fuzzy single words.
@@ -543,6 +592,35 @@ class Understander:
         spans.sort(key=lambda s: (s.start, s.kind))
         return spans, clarify, choices, choices_liked
 
+    def _namesake_by_words(self, tokens: list[str], span: _Span) -> int | None:
+        """Which film of a shared title the words around it choose: "the new Beauty and the Beast"
+        the latest, "the original" the first, and "The Heat" typed with its article the one whose
+        title has it ("Heat, The (2013)", not "Heat (1995)") when only one does."""
+        group = self._titles.namesakes[span.value]
+        before = [t for t in tokens[max(0, span.start - 3) : span.start] if t not in ("the", "of", "a")]
+        dated = sorted((i for i in group if i in self._titles.years), key=lambda i: self._titles.years[i])
+        if before and before[-1] in LEXICON.newest_film_words and dated:
+            return dated[-1]
+        if before and before[-1] in LEXICON.oldest_film_words and dated:
+            return dated[0]
+        if tokens[span.start] in ("the", "a", "an"):
+            article = tokens[span.start]
+            with_article = [i for i in group if _opens_with_article(self.catalog.items[i].title, article)]
+            if len(with_article) == 1 and len(with_article) < len(group):
+                return with_article[0]
+        return None
+
+    def _one_word_title(self, word: str) -> int | None:
+        """The film a capitalised word names when it stands where a title may: not an everyday
+        word, an attribute's name or a synonym of one."""
+        key = title_key([word])
+        item = self._titles.item(key)
+        if item is None or key in _EVERYDAY or key.isdigit():
+            return None
+        if singular(key) in self._attribute_keys or singular(key) in self._synonyms:
+            return None
+        return item
+
     def _first_film_after(self, tokens: list[str], taken: list[bool], at: int) -> _Span | None:
         """The title right after "first"/"original" at `at`, up to "movie"/"film"/"one" or the
         clause's end, as one span with the cue: the words are all the title, none left over."""
@@ -583,6 +661,19 @@ class Understander:
             # Inside a run that started earlier. A possessive ends a run ("Disney's Coco"), and a
             # sentence's capitalised first word may or may not belong to it ("Also Braveheart").
             return None, None
+        before = start - 1
+        while before >= 0 and (tokens[before] in LEXICON.title_joining_words or tokens[before] == ":"):
+            before -= 1
+        # Past joining words, still inside an earlier run: "Like a Boss" is not "The Boss", nor
+        # "Birds of Prey" "Prey", nor "Alien: Covenant" "The Covenant" ("and" ends a run: "Toy
+        # Story and Cars").
+        if (
+            0 <= before < start - 1
+            and cased[before] == 1
+            and tokens[before] not in owners
+            and not any(tokens[k] in LEXICON.title_breaks for k in range(before + 1, start))
+        ):
+            return None, None
         first = start
         while start < len(tokens) and tokens[start] in LEXICON.leading_articles:
             start += 1  # "The Matrix": the article belongs to the title, the key leaves it out
@@ -590,10 +681,28 @@ class Understander:
             return None, None
         end = self._run_end(tokens, cased, taken, start, frozenset(), colons=True)
         # "Thor: Ragnarok" is one title and "Valentine's Day" one with a possessive in it;
-        # "Mission: Impossible and The Matrix" are two titles, "Disney's Coco" one.
-        ends = [end] + [k for k in range(end - 1, start, -1) if tokens[k] in LEXICON.title_breaks]
+        # "Mission: Impossible and The Matrix" are two titles, "Disney's Coco" one. Of a run with
+        # no title, its longest beginning that is one, cut before a word that rarely goes on a
+        # title, a colon or a number: "The Lion King by Disney", "Frozen 2013" (the year is read
+        # after it), but not "Birds of Prey" as "The Birds".
+        ends = [end] + [
+            k
+            for k in range(end - 1, start, -1)
+            if cased[k - 1]
+            and (
+                tokens[k] in LEXICON.title_breaks
+                or tokens[k] in _TITLE_RUN_CUTS
+                or tokens[k] in (":", ",")
+                or tokens[k][0].isdigit()
+            )
+        ]
         found = next((e for e in ends if self._titles.item(_key_without_colons(tokens[start:e]))), None)
-        end = found if found is not None else self._run_end(tokens, cased, taken, start, owners, colons=False)
+        if found is None:
+            end = self._run_end(tokens, cased, taken, start, owners, colons=False)
+            while end - start > 1 and tokens[end - 1][0].isdigit():
+                end -= 1  # "Frozen 2": is the sequel in the catalog? Asked below.
+        else:
+            end = found
         if (
             first == start
             and start > 0
@@ -611,12 +720,20 @@ class Understander:
         item = self._titles.item(key)
         if item is None:
             return None, None
-        # "The Thing", with its article capitalised mid-sentence, is a title even of an everyday word.
+        # "The Thing", with its article capitalised mid-sentence, is a title even of an everyday
+        # word, and so is one capitalised right after a verb that names films ("Have you seen It",
+        # "I really like It") when the writer does not capitalise every word.
         article_capitalised = first < start and cased[first]
+        seen_before = (
+            first > 0
+            and tokens[first - 1] in LEXICON.title_verbs
+            and 2 * sum(1 for flag in cased if flag) < sum(1 for t in tokens if t.isalpha())
+        )
         if (
             end - start == 1
             and not article_capitalised
             and (key in _EVERYDAY or singular(key) in self._attribute_keys or singular(key) in self._synonyms)
+            and not (seen_before and key in _EVERYDAY)
         ):
             return None, None
         return _Span(first, end, "item", item, 1.0), None
@@ -631,16 +748,16 @@ class Understander:
         colons: bool,
     ) -> int:
         """Where the run of capitalised words from `start` ends: short joining words (and, with
-        `colons`, a colon before a capitalised word) may sit inside it, it ends on a capitalised
-        word, and (with `owners`) after a possessive."""
+        `colons`, a colon or a comma before a capitalised word: "Crazy, Stupid, Love") may sit
+        inside it, it ends on a capitalised word, and (with `owners`) after a possessive."""
         end = start
         while end < len(tokens) and end - start < MAX_TITLE_WORDS:
             token = tokens[end]
-            if taken[end] and not (colons and token == ":"):  # punctuation counts as taken
+            if taken[end] and not (colons and token in (":", ",")):  # punctuation counts as taken
                 break
             joining = end > start and (
                 token in LEXICON.title_joining_words
-                or (colons and token == ":" and end + 1 < len(tokens) and bool(cased[end + 1]))
+                or (colons and token in (":", ",") and end + 1 < len(tokens) and bool(cased[end + 1]))
             )
             if not (cased[end] or joining) or (end > start and tokens[end - 1] in owners):
                 break
@@ -655,23 +772,30 @@ class Understander:
         if stop >= len(tokens):
             return False
         number = digits_for_numerals([tokens[stop]])[0]
-        return number.isdigit() and 2 <= int(number) <= 9 and self._titles.item(f"{key} {number}") is None
+        return (
+            number.isdigit()
+            and 2 <= int(number) <= 9
+            and self._titles.item(key) is not None
+            and self._titles.item(f"{key} {number}") is None
+        )
 
-    def _cue_positions(self, tokens: list[str]) -> list[int]:
-        """Token positions where an item title may start: after a cue phrase."""
-        positions: list[int] = []
+    def _cue_positions(self, tokens: list[str]) -> list[tuple[int, Phrase]]:
+        """Token positions where an item title may start, after a cue phrase, with the cue."""
+        positions: list[tuple[int, Phrase]] = []
         for i in range(len(tokens)):
             for cue in LEXICON.item_cues:
                 if tuple(tokens[i : i + len(cue)]) == cue:
                     start = i + len(cue)
                     if start < len(tokens) and tokens[start] not in BOUNDARY_PUNCTUATION:
-                        positions.append(start)
+                        positions.append((start, cue))
                     break
         return positions
 
-    def _title_at(self, tokens: list[str], start: int) -> tuple[_Span | None, str | None, int | None]:
-        """An item whose title starts at `start`: exact (longest) or fuzzy, or a question to ask
-        with the item it guesses."""
+    def _title_at(
+        self, tokens: list[str], start: int, cased: list[int], fuzzy: bool = True
+    ) -> tuple[_Span | None, str | None, int | None]:
+        """An item whose title starts at `start`: exact (longest) or, with `fuzzy`, fuzzy, or a
+        question to ask with the item it guesses."""
         end = start
         while end < len(tokens) and end - start < MAX_TITLE_WORDS and tokens[end] not in BOUNDARY_PUNCTUATION:
             if end > start and (is_boundary(tokens[end]) or tokens[end] in LEXICON.title_breaks):
@@ -699,6 +823,10 @@ class Understander:
                 return None, _not_in_catalog(words[lead : stop + 1]), None
             if self._attribute_reading_wins(" ".join(singular(w) for w in words[lead:stop])):
                 return None, None, None  # "like jazz": the attribute reading wins
+            if stop - lead == 1 and words[stop : stop + 1] in (["movies"], ["films"]):
+                return None, None, None  # "I like monster movies": a kind of film, not "Monster (2003)"
+            if stop - lead == 1 and stop < len(words) and cased[start + stop]:
+                continue  # "by Frank Oz": a name that goes on is no one-word title ("Frank")
             exact = _Span(start, start + stop, "item", item, 1.0)
             rest = [w for w in words[stop:] if w not in STOPWORDS]
             # A one-word title followed by more words ("toy stroy") may be a typo of a longer one.
@@ -707,15 +835,23 @@ class Understander:
             break
         if indefinite and exact is None:
             return None, None, None  # "like a thriler": a kind of film, not a misspelt title
+        if not fuzzy:
+            return None, None, None  # "was super funny": a one-word title with more words after it
         # Fuzzy: try the phrase and its prefixes, minus trailing filler words.
         content_words = [w for w in words[lead:] if w]
         while content_words and content_words[-1] in STOPWORDS:
             content_words.pop()
-        if not content_words or sum(len(w) for w in content_words) < 5:
+        # "like 3 hours long" is no typo of "13 Hours".
+        if not content_words or sum(len(w) for w in content_words) < 5 or content_words[0][0].isdigit():
             return None, None, None
         # "seen all of the Star Wars movies": a phrase that opens with an everyday word is talk,
         # not a misspelt title, and asking "Did you mean All of Me?" would only confuse.
-        if content_words[0] in STOPWORDS:
+        if (
+            content_words[0] in STOPWORDS
+            or content_words[0] in LEXICON.function_words
+            or content_words[0] in LEXICON.newest_film_words
+            or content_words[0] in LEXICON.oldest_film_words
+        ):
             return None, None, None
         # "like action movies like ...": a phrase that opens with an attribute's name is about the
         # attribute; "Did you mean Vacation?" would only confuse.
@@ -729,7 +865,21 @@ class Understander:
                 break
             # Below FUZZY_ASK a match is neither taken nor asked about: it is not looked for.
             match = self._titles.closest(phrase, FUZZY_ASK)
-            if match is not None and (best is None or match.similarity > best[0]):
+            # "Robert Downey Jr.", "Frank Oz": a name written on past the words matched is not a
+            # misspelt shorter title ("Roberta", "Frank").
+            capitalised_on = stop < len(content_words) and bool(cased[start + lead + stop])
+            # "like the princesses": a plural of a one-word title is the kind, not the film.
+            plural = (
+                stop == 1
+                and phrase.endswith("s")
+                and any(self._titles.item(phrase[:-cut]) is not None for cut in (1, 2))
+            )
+            if (
+                match is not None
+                and not capitalised_on
+                and not plural
+                and (best is None or match.similarity > best[0])
+            ):
                 best = (match.similarity, match.item, stop)
             if best is not None and best[0] >= FUZZY_ACCEPT:
                 break
