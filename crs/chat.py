@@ -224,6 +224,16 @@ class ChatBot:
             return session.say("assistant", reading.clarify)
         if reading.kind == "more_like" and reading.item is not None:
             return self.handle_reply(session, self.more_like(reading.item), from_text=True)
+        if reading.dropped:
+            for item in reading.dropped:
+                session = self.drop_item(session, item, typed=True)
+            return session
+        if reading.instead is not None and isinstance(session.pending, Recommend) and not session.finished:
+            # The list is turned down and the words say what instead: both count.
+            turned_down = session.pending.items
+            state = session.state.evolve(rejected_items=(*session.state.rejected_items, *turned_down))
+            session = replace(session, state=state, pending=None)
+            return self.handle_reply(session, reading.instead, from_text=True)
         reply = reading.reply
         if reply is None:
             return session.say("assistant", self.not_understood(session))
@@ -289,14 +299,16 @@ class ChatBot:
         session = replace(session, state=state, pending=None)
         return self.next_action(session)
 
-    def drop_item(self, session: ChatSession, item: int) -> ChatSession:
-        """ "Not this one" on a card: the film leaves the list on screen and is not shown again;
-        the rest of the list stays. Dropping the last one is "none of these"."""
+    def drop_item(self, session: ChatSession, item: int, typed: bool = False) -> ChatSession:
+        """ "Not this one" on a card, or "not the third one" `typed`: the film leaves the list on
+        screen and is not shown again; the rest of the list stays. Dropping the last one is "none
+        of these"."""
         pending = session.pending
         if session.finished or not isinstance(pending, Recommend) or item not in pending.items:
             return session.say("assistant", "That film is not on the list now.")
         title = self.catalog.items[item].title
-        session = session.say("user", f"Not {title}")
+        if not typed:
+            session = session.say("user", f"Not {title}")
         rest = tuple(i for i in pending.items if i != item)
         if not rest:
             return self.handle_reply(session, RejectReply(), from_text=True)

@@ -101,6 +101,11 @@ def test_bad_details_files_are_refused_with_the_line(tmp_path: Path, movielens_d
         ("I loved Saving Private Ryan and Toy Story", []),
         ("we watched it in New York", []),
         ("I like when he and the Rock act together", []),
+        # A first name alone after a cue, when one person of that name has by far the most films.
+        ("a romantic comedy with Julia", [("Julia Roberts", True)]),
+        ("anything starring Keanu", [("Keanu Reeves", True)]),
+        ("something with Tom", []),  # Hanks, Cruise, Hardy...: nobody in particular
+        ("Julia was great", []),  # no cue
     ],
 )
 def test_people_named_in_a_message(people: PeopleIndex, text: str, named: list[tuple[str, bool]]) -> None:

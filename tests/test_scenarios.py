@@ -129,6 +129,26 @@ def test_a_change_of_mind_starts_over(app_url: str) -> None:
     assert wanted == ["Romance"] and "Films like" not in visitor.panel, visitor.panel
 
 
+def test_one_film_of_the_list_turned_down_in_words(app_url: str) -> None:
+    """ "not the third one" takes that film off the list and keeps the others."""
+    visitor = Visitor(app_url)
+    visitor.say("a funny movie from the 90s")
+    shown = visitor.answer_until_a_list()
+    visitor.say("not the third one")
+    assert visitor.shown_items() == shown[:2] + shown[3:], visitor.last_reply()
+
+
+def test_a_list_turned_down_with_what_instead(app_url: str) -> None:
+    """ "less childish please" to a family list: that list goes, and children's films are unwanted."""
+    visitor = Visitor(app_url)
+    visitor.say("something for a family movie night, nothing too scary")
+    shown = visitor.answer_until_a_list()
+    visitor.say("less childish please")
+    wanted, unwanted = _panel_preferences(visitor.panel)
+    assert "Children" in unwanted and "Children" not in wanted and "Horror" in unwanted
+    assert not set(visitor.shown_items()) & set(shown)
+
+
 def _panel_preferences(panel: str) -> tuple[list[str], list[str]]:
     def listed(label: str) -> list[str]:
         match = re.search(rf"\*\*{label}:\*\* (.*)", panel)

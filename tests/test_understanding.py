@@ -219,6 +219,7 @@ def _mentioned(understander: Understander, text: str) -> list[str]:
         ("I like Robert Downey Jr., he was great in Iron Man", ["Iron Man (2008)"]),
         ("I like monster movies", []),
         ("it is like 3 hours long", []),
+        ("a romantic comedy with Julia", []),  # a person ("Julia Roberts"), not "Julia (1977)"
         # everyday words are not titles, whatever their case
         ("I'd like to get out tonight", []),
         ("lol", []),
@@ -249,12 +250,25 @@ def test_talk_is_not_asked_about_as_a_misspelt_title(movielens: Understander) ->
         ("nothing too violent please", "violence"),
         ("no gore", "violence"),
         ("less romance please", "Romance"),
+        ("less childish please", "Children"),
     ],
 )
 def test_soft_negatives(movielens: Understander, text: str, unwanted: str) -> None:
     informs = [a for a in movielens.understand(text).acts if isinstance(a, InformReply)]
     names = [movielens.catalog.attributes[i].name for i in informs[0].unwanted]
     assert names == [unwanted] and not informs[0].attributes
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("something for a family movie night", "Children"),  # not MovieLens's "family" tag
+        ("something more recent", "2010s"),
+    ],
+)
+def test_words_for_what_a_film_is(movielens: Understander, text: str, wanted: str) -> None:
+    informs = [a for a in movielens.understand(text).acts if isinstance(a, InformReply)]
+    assert [movielens.catalog.attributes[i].name for i in informs[0].attributes] == [wanted]
 
 
 def test_more_after_less_is_wanted_again(lastfm: Understander) -> None:

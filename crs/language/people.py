@@ -8,6 +8,8 @@ read against the directors and leading cast of a catalog's films (`crs.data.film
   of the catalog carries it in at least `MIN_FILMS_FOR_SURNAME` films and no other person with that
   surname comes close (half as many films): "Nolan" is Christopher Nolan, "Smith" is nobody.
 - A surname that is also an everyday word or a catalog attribute ("Stone", "Black") needs its cue.
+- A first name alone counts only after a cue ("a comedy with Julia", "starring Keanu"), under the
+  same rule as a surname; of a surname and a first name that both fit, the person with more films.
 
 A name right after a negation ("nothing with Adam Sandler", "no Tarantino", "without Carrey")
 is unwanted. Only names of people with films in the catalog are known.
@@ -76,19 +78,27 @@ class PeopleIndex:
             }
         )
         by_surname: dict[str, list[str]] = {}
+        by_first_name: dict[str, list[str]] = {}
         for key in self.people:
             parts = key.split()
             if len(parts) >= 2:
                 by_surname.setdefault(parts[-1], []).append(key)
-        surnames: dict[str, str] = {}
-        for surname, keys in by_surname.items():
-            counts = Counter({k: len(self.people[k].films) for k in keys})
-            (best, n), *rest = counts.most_common()
-            if n >= MIN_FILMS_FOR_SURNAME and (not rest or rest[0][1] * 2 < n) and surname not in STOPWORDS:
-                surnames[surname] = best
-        self.surnames: Mapping[str, str] = MappingProxyType(surnames)
+                by_first_name.setdefault(parts[0], []).append(key)
+        self.surnames: Mapping[str, str] = MappingProxyType(self._dominant(by_surname))
+        self.first_names: Mapping[str, str] = MappingProxyType(self._dominant(by_first_name))
         self.everyday = everyday
         self.longest = min(MAX_NAME_WORDS, max((k.count(" ") + 1 for k in self.people), default=1))
+
+    def _dominant(self, by_name: Mapping[str, list[str]]) -> dict[str, str]:
+        """Name -> the person it means: the one with at least `MIN_FILMS_FOR_SURNAME` films when
+        nobody else of that name comes close (half as many)."""
+        dominant: dict[str, str] = {}
+        for name, keys in by_name.items():
+            counts = Counter({k: len(self.people[k].films) for k in keys})
+            (best, n), *rest = counts.most_common()
+            if n >= MIN_FILMS_FOR_SURNAME and (not rest or rest[0][1] * 2 < n) and name not in STOPWORDS:
+                dominant[name] = best
+        return dominant
 
     @classmethod
     def for_catalog(cls, details: CatalogDetails, catalog: Catalog) -> PeopleIndex:
@@ -115,9 +125,16 @@ class PeopleIndex:
             return 0 <= position < len(spans) and spans[position][0][:1].isupper()
 
         for position, (_, word) in enumerate(spans):
+            cued = position > 0 and words[position - 1] in _CUES
+            if not taken[position] and cued and word in self.first_names:
+                first = self.people[self.first_names[word]]
+                by_surname = self.people[self.surnames[word]] if word in self.surnames else None
+                if by_surname is None or len(first.films) > len(by_surname.films):
+                    found.append((position, first))
+                    taken[position] = True
+                    continue
             if taken[position] or word not in self.surnames:
                 continue
-            cued = position > 0 and words[position - 1] in _CUES
             alone = (
                 capitalised(position)
                 and position > 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from crs.language.acts import Help, MoreLike, Restart, Understanding, to_user_reply
-from crs.types import Recommend, SystemAction, UserReply
+from crs.language.acts import Help, MoreLike, RejectItem, Restart, Understanding, to_user_reply
+from crs.types import InformReply, Recommend, RejectReply, SystemAction, UserReply
 
 Kind = Literal["reply", "restart", "help", "clarify", "more_like", "not_understood"]
 
@@ -27,6 +27,11 @@ class Reading:
     choices: tuple[int, ...] = ()  # the items a "Did you mean ...?" offers
     choices_liked: bool = True  # named as liked ("I loved King Kong") or not
     replaces_wishes: bool = False  # a change of mind: the reply replaces the earlier wishes
+    # "not the third one": films of the list on screen the person turned down, the rest kept;
+    # `reply` still says what the protocol's rule makes of it (the whole list rejected).
+    dropped: tuple[int, ...] = ()
+    # "less childish please" to a list: it is turned down, and this is what to look for instead.
+    instead: InformReply | None = None
 
 
 def read_message(understanding: Understanding, context: SystemAction | None) -> Reading:
@@ -50,4 +55,20 @@ def read_message(understanding: Understanding, context: SystemAction | None) -> 
     reply = to_user_reply(understanding)
     if reply is None:
         return Reading("not_understood")
-    return Reading("reply", reply=reply, replaces_wishes=understanding.changes_mind)
+    dropped: tuple[int, ...] = ()
+    if isinstance(reply, RejectReply) and isinstance(context, Recommend):
+        turned_down = tuple(a.item for a in understanding.acts if isinstance(a, RejectItem))
+        if turned_down and len(turned_down) < len(context.items):
+            dropped = turned_down
+    instead = None
+    if isinstance(reply, RejectReply) and isinstance(context, Recommend) and not dropped:
+        informs = [act for act in understanding.acts if isinstance(act, InformReply)]
+        wishes = InformReply(
+            attributes=tuple(a for act in informs for a in act.attributes),
+            unwanted=tuple(a for act in informs for a in act.unwanted),
+        )
+        if wishes.attributes or wishes.unwanted:
+            instead = wishes
+    return Reading(
+        "reply", reply=reply, replaces_wishes=understanding.changes_mind, dropped=dropped, instead=instead
+    )

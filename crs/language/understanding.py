@@ -111,6 +111,8 @@ _FIRST_FILM_WORDS = frozenset({"first", "original"})
 # Jim Carrey", "is great"): a capitalised run may be cut before them.
 _TITLE_RUN_CUTS = frozenset({"by", "with", "is", "i", "vs", "v"})
 _FILM_WORDS = frozenset({"movie", "movies", "film", "films", "one"})
+# After these, one capitalised word is a person ("a comedy with Julia"), not a one-word title.
+_PERSON_CUES = frozenset({"with", "starring", "featuring"})
 _SORRY = "Sorry, I didn't quite get that. Tell me a genre, a decade or a title you like, or type 'help'."
 
 
@@ -718,7 +720,9 @@ class Understander:
             if self._is_missing_sequel(key, tokens, end):
                 return None, _not_in_catalog(tokens[start : end + 1])
         item = self._titles.item(key)
-        if item is None:
+        if item is None or (
+            end - start == 1 and first == start and start > 0 and tokens[start - 1] in _PERSON_CUES
+        ):
             return None, None
         # "The Thing", with its article capitalised mid-sentence, is a title even of an everyday
         # word, and so is one capitalised right after a verb that names films ("Have you seen It",
