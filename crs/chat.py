@@ -229,11 +229,9 @@ class ChatBot:
                 session = self.drop_item(session, item, typed=True)
             return session
         if reading.instead is not None and isinstance(session.pending, Recommend) and not session.finished:
-            # The list is turned down and the words say what instead: both count.
-            turned_down = session.pending.items
-            state = session.state.evolve(rejected_items=(*session.state.rejected_items, *turned_down))
-            session = replace(session, state=state, pending=None)
-            return self.handle_reply(session, reading.instead, from_text=True)
+            # The list is turned down and the words say what instead: a wish given to a list
+            # rules the list out, as the protocol's "no, but ..." does.
+            reading = replace(reading, reply=reading.instead)
         reply = reading.reply
         if reply is None:
             return session.say("assistant", self.not_understood(session))

@@ -296,6 +296,8 @@ class BeliefPolicy(PolicyBase):
                 disagree += ~agrees
             if isinstance(action, Recommend) and isinstance(reply, (RejectReply, InformReply)):
                 logits[np.asarray(action.items, dtype=np.int64)] = -np.inf
+        if state.rejected_items:  # also films turned down one by one ("not this one" in the chat)
+            logits[np.asarray(state.rejected_items, dtype=np.int64)] = -np.inf
         # Mixture over the error rate: log sum_k w_k (1-e_k)^agree e_k^disagree, per item.
         per_rate = (
             self.log_error_weights[:, None]

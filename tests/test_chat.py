@@ -306,6 +306,21 @@ def test_a_change_of_mind_replaces_the_earlier_wishes(movie_bot: ChatBot) -> Non
     assert movie_bot.named_items(session)[0] and romance in session.state.accepted_attributes
 
 
+def test_a_film_turned_down_stays_out_of_later_lists(movie_bot: ChatBot) -> None:
+    session = talk_until_recommendation(movie_bot, movie_bot.start(), "a comedy from the 90s")
+    shown = session.pending.items  # type: ignore[union-attr]
+    session = movie_bot.handle_text(session, "not the second one")
+    assert session.pending.items == shown[:1] + shown[2:]  # type: ignore[union-attr]
+    session = movie_bot.handle_text(session, "none of these")  # the rest goes too
+    for answer in ["yes", "no"] * 6:
+        if isinstance(session.pending, Recommend):
+            break
+        values = movie_bot.choices(session)
+        session = movie_bot.handle_text(session, values[0][1] if values else answer)
+    assert isinstance(session.pending, Recommend)
+    assert not set(session.pending.items) & set(shown)
+
+
 def test_a_persons_words_are_shown_as_typed(movie_bot: ChatBot) -> None:
     from ui.app import render
 

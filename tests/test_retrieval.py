@@ -44,7 +44,11 @@ def theme_catalog(titles: dict[str, list[str]] = THEMES) -> Catalog:
     items = []
     for theme_index, (_, plots) in enumerate(titles.items()):
         for plot in plots:
-            items.append(Item(index=len(items), id=len(items), title=plot, attributes=(theme_index,)))
+            # The plot is a fact: the title is not embedded (a title's words are not what it is).
+            n = len(items)
+            items.append(
+                Item(index=n, id=n, title=f"Item {n}", attributes=(theme_index,), facts=(("plot", plot),))
+            )
     return Catalog(tuple(items), ATTRIBUTES)
 
 

@@ -1,9 +1,11 @@
 """The text an item is embedded as, and the content hash that decides when an index is stale.
 
-An item reads the way a catalog page would: its title, then its attributes grouped by kind, then
-readable facts that the attributes do not already say ("Toy Story (1995). Genres: Adventure,
-Animation. Decades: 1990s. Tags: pixar, toys."). Links and ids are left out: they carry no meaning
-for a sentence encoder and only dilute the vector.
+An item reads the way a catalog page would describe it: its attributes grouped by kind, then
+readable facts that the attributes do not already say ("Genres: Adventure, Animation. Decades:
+1990s. Tags: pixar, toys."). Its title is left out: the words of a title are not what a film is,
+and with them "something scary" matched *Scary Movie* and its sequels first, "something funny"
+*Funny Games* (titles people name are read by the understanding, not matched as text). Links and
+ids are left out too: they carry no meaning for a sentence encoder and only dilute the vector.
 """
 
 from __future__ import annotations
@@ -26,15 +28,14 @@ def item_text(catalog: Catalog, item: Item) -> str:
     for attribute_index in item.attributes:
         attribute = catalog.attributes[attribute_index]
         groups.setdefault(attribute.group, []).append(attribute.name)
-    parts = [item.title.strip() or str(item.id)]
-    parts += [f"{_label(group)}: {', '.join(names)}" for group, names in groups.items()]
+    parts = [f"{_label(group)}: {', '.join(names)}" for group, names in groups.items()]
     said = {_label(group).lower() for group in groups} | set(groups)
     for key, value in item.facts:
         # "genres" repeats the genre attributes; URLs (imdb) mean nothing to the encoder.
         if key.lower() in said or "://" in value or not value.strip():
             continue
         parts.append(f"{key.replace('_', ' ').capitalize()}: {value}")
-    return ". ".join(parts) + "."
+    return ". ".join(parts) + "." if parts else "An item."
 
 
 def item_texts(catalog: Catalog) -> list[str]:
