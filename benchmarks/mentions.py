@@ -7,7 +7,8 @@
    The annotators' movie tags miss many titles and hold words that are none ("lol", "Oscar"), so
    movies are also scored against a second, careful reading of all 1,678 seeker utterances,
    tagged or not (benchmarks/data/inspired_dev_movies.jsonl: written by reading each utterance,
-   without the reader's output, titles looked up in MovieLens's movies.csv).
+   without the reader's output, titles looked up in MovieLens's movies.csv); genres likewise
+   (benchmarks/data/inspired_dev_genres.jsonl, MovieLens's 19 genre names).
 2. ReDial (Li et al., 2018): every movie a seeker names in its 1,401 released dialogues, with each
    `@id` written as its title without the year, as people type it ("I loved Superbad"); and
    whether the seeker liked it (their own answer, `initiatorQuestions`), read right.
@@ -29,17 +30,24 @@ from pathlib import Path
 
 from crs.data import load_dataset
 from crs.data.film_details import load_film_details
-from crs.data.inspired import load_named_movies, load_seeker_utterances
+from crs.data.inspired import load_named_genres, load_named_movies, load_seeker_utterances
 from crs.data.location import resolve_data_dir
 from crs.data.redial import load_dialogues
 from crs.evaluation.report import markdown_table
 from crs.language import Understander
 from crs.language.people import PeopleIndex
-from crs.language.tagged import score_named_movies, score_people, score_redial_mentions, score_tagged
+from crs.language.tagged import (
+    score_named_genres,
+    score_named_movies,
+    score_people,
+    score_redial_mentions,
+    score_tagged,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = "movielens"
 NAMED_MOVIES = ROOT / "benchmarks" / "data" / "inspired_dev_movies.jsonl"
+NAMED_GENRES = ROOT / "benchmarks" / "data" / "inspired_dev_genres.jsonl"
 PARTS = ("tune", "heldout", "all")
 
 
@@ -98,14 +106,30 @@ def main(argv: list[str] | None = None) -> None:
         [
             part,
             str(r.utterances),
-            f"{r.movies.precision:.3f}",
-            f"{r.movies.recall:.3f}",
+            f"{r.score.precision:.3f}",
+            f"{r.score.recall:.3f}",
             f"{r.recall_asking_back:.3f}",
-            str(r.movies.support),
+            str(r.score.support),
             str(r.neutral),
             str(r.outside_catalog),
         ]
         for part, r in ((part, named[part]) for part in PARTS)
+    ]
+    print(markdown_table(headers, rows))
+
+    named_genres = score_named_genres(understander, utterances, load_named_genres(NAMED_GENRES))
+    print("\nINSPIRED dev, every seeker utterance, genres (wanted or not) against the careful re-reading")
+    headers = ["part", "utterances", "genre P", "genre R", "genres", "found among unsure"]
+    rows = [
+        [
+            part,
+            str(r.utterances),
+            f"{r.score.precision:.3f}",
+            f"{r.score.recall:.3f}",
+            str(r.score.support),
+            str(r.neutral),
+        ]
+        for part, r in ((part, named_genres[part]) for part in PARTS)
     ]
     print(markdown_table(headers, rows))
 
@@ -157,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         for error in inspired["tune"].errors:
             print(json.dumps(error, ensure_ascii=False))
         print("\nINSPIRED errors in the tune part, against the re-reading:")
-        for error in named["tune"].errors:
+        for error in (*named["tune"].errors, *named_genres["tune"].errors):
             print(json.dumps(error, ensure_ascii=False))
 
     out = Path(args.out)
@@ -166,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         "catalog": CATALOG,
         "inspired": {part: inspired[part].as_dict() for part in PARTS},
         "inspired_reread": {part: named[part].as_dict() for part in PARTS},
+        "inspired_genres_reread": {part: named_genres[part].as_dict() for part in PARTS},
         "redial": {part: redial[part].as_dict() for part in PARTS},
         "people": {part: people[part].as_dict() for part in PARTS},
         "films_with_details": details.coverage,

@@ -511,15 +511,18 @@ def mentions() -> str:
     for part in ("tune", "heldout"):
         inspired, redial, people = report["inspired"][part], report["redial"][part], report["people"][part]
         reread = report["inspired_reread"][part]
+        genres_reread = report["inspired_genres_reread"][part]
         rows.append(
             [
                 names[part],
-                f"{f3(reread['movies']['recall'])} / {f3(reread['movies']['precision'])} "
-                f"({reread['movies']['support']})",
+                f"{f3(reread['score']['recall'])} / {f3(reread['score']['precision'])} "
+                f"({reread['score']['support']})",
                 f"{f3(reread['recall_asking_back'])}",
                 f"{f3(inspired['movies']['recall'])} / {f3(inspired['movies']['precision'])} "
                 f"({inspired['movies']['support']})",
                 f"{f3(inspired['movie_recall_asking_back'])}",
+                f"{f3(genres_reread['score']['recall'])} / {f3(genres_reread['score']['precision'])} "
+                f"({genres_reread['score']['support']})",
                 f"{f3(inspired['genres']['recall'])} / {f3(inspired['genres']['precision'])} "
                 f"({inspired['genres']['support']})",
                 f"{f3(people['people']['recall'])} / {f3(people['people']['precision'])} "
@@ -536,7 +539,8 @@ def mentions() -> str:
         "R asking back",
         "INSPIRED movies, tags R / P (n)",
         "R asking back",
-        "INSPIRED genres R / P (n)",
+        "INSPIRED genres, re-read R / P (n)",
+        "INSPIRED genres, tags R / P (n)",
         "INSPIRED people R / P (n)",
         "ReDial mentions R / P (n)",
         "R asking back",

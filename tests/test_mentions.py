@@ -10,12 +10,20 @@ import pytest
 
 from crs.data import Dataset
 from crs.data.errors import DataNotFoundError
-from crs.data.inspired import NamedMovies, load_named_movies, load_seeker_utterances, part_of
+from crs.data.inspired import (
+    NamedGenres,
+    NamedMovies,
+    load_named_genres,
+    load_named_movies,
+    load_seeker_utterances,
+    part_of,
+)
 from crs.data.redial import load_dialogues, movie_name
 from crs.language import Understander
 from crs.language.tagged import (
     TitleLinker,
     as_typed,
+    score_named_genres,
     score_named_movies,
     score_redial_mentions,
     score_tagged,
@@ -33,7 +41,10 @@ REDIAL_LIKED_RIGHT = 0.90
 # Against the careful re-reading of every INSPIRED seeker utterance.
 REREAD_MOVIE_RECALL = 0.66
 REREAD_MOVIE_PRECISION = 0.62
+REREAD_GENRE_RECALL = 0.74
+REREAD_GENRE_PRECISION = 0.92
 NAMED_MOVIES = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "inspired_dev_movies.jsonl"
+NAMED_GENRES = NAMED_MOVIES.with_name("inspired_dev_genres.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +104,11 @@ def test_movies_people_name_are_found(reader: Understander, data_dir: Path) -> N
     assert inspired["all"].utterances == inspired["tune"].utterances + inspired["heldout"].utterances
     reread = score_named_movies(reader, load_seeker_utterances(data_dir), load_named_movies(NAMED_MOVIES))
     assert reread["all"].utterances == 1678  # every seeker utterance, tagged or not
-    assert reread["heldout"].movies.recall >= REREAD_MOVIE_RECALL
-    assert reread["heldout"].movies.precision >= REREAD_MOVIE_PRECISION
+    assert reread["heldout"].score.recall >= REREAD_MOVIE_RECALL
+    assert reread["heldout"].score.precision >= REREAD_MOVIE_PRECISION
+    genres = score_named_genres(reader, load_seeker_utterances(data_dir), load_named_genres(NAMED_GENRES))
+    assert genres["heldout"].score.recall >= REREAD_GENRE_RECALL
+    assert genres["heldout"].score.precision >= REREAD_GENRE_PRECISION
     redial = score_redial_mentions(reader, load_dialogues(data_dir, "train"))["heldout"]
     assert redial.mentions.recall >= REDIAL_MENTION_RECALL
     assert redial.mentions.precision >= REDIAL_MENTION_PRECISION
@@ -107,6 +121,9 @@ def test_the_re_reading_names_catalog_films_of_real_utterances(
     named = load_named_movies(NAMED_MOVIES)
     keys = {(u.dialog_id, u.utterance_id) for u in load_seeker_utterances(data_dir)}
     assert set(named) <= keys and len(named) > 200
+    genres = {a.name for a in movielens_dataset.catalog.attributes if a.group == "genre"}
+    for genre_entry in load_named_genres(NAMED_GENRES).values():
+        assert set(genre_entry.genres) | set(genre_entry.unwanted) | set(genre_entry.unsure) <= genres
     titles = {item.title for item in movielens_dataset.catalog.items}
     for entry in named.values():
         assert set(entry.movies) | set(entry.series_titles) | set(entry.unsure) <= titles
@@ -124,6 +141,8 @@ def test_the_re_reading_refuses_what_it_cannot_score(
     key = (utterances[0].dialog_id, utterances[0].utterance_id)
     with pytest.raises(ValueError, match="catalog lacks"):
         score_named_movies(reader, utterances, {key: NamedMovies(movies=("Toy Story",))})
+    with pytest.raises(ValueError, match="genres the catalog lacks"):
+        score_named_genres(reader, utterances, {key: NamedGenres(genres=("Superhero",))})
     broken = tmp_path / "named.jsonl"
     broken.write_text('{"dialog_id": "a", "utt_id": 1}\n{"dialog_id": "a"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"named.jsonl:2"):

@@ -111,39 +111,77 @@ def load_seeker_utterances(data_dir: Path) -> list[SeekerUtterance]:
     return rows
 
 
-def load_named_movies(path: Path) -> dict[tuple[str, int], NamedMovies]:
-    """The movie re-annotation of INSPIRED dev (one JSON line per utterance that names a movie,
-    a series or a film the catalog lacks, keyed by `dialog_id` and `utt_id`; an utterance without
-    a line names none). Raises `DataNotFoundError` when the file is missing, ValueError naming the
-    line when one is malformed."""
+@dataclass(frozen=True, slots=True)
+class NamedGenres:
+    """The genres one seeker utterance names, wanted or not, as a second, careful reading found
+    them (see `load_named_genres`), in the catalog's genre names; `unsure` ones count neither way."""
+
+    genres: tuple[str, ...] = ()
+    unwanted: tuple[str, ...] = ()
+    unsure: tuple[str, ...] = ()
+
+
+def load_named_genres(path: Path) -> dict[tuple[str, int], NamedGenres]:
+    """The genre re-annotation of INSPIRED dev, in the format of `load_named_movies` (a line per
+    utterance that names a genre; none without a line)."""
+    named: dict[tuple[str, int], NamedGenres] = {}
+    for key, row in _annotation_lines(path, "genre"):
+        named[key] = NamedGenres(
+            genres=tuple(str(g) for g in row.get("genres", ())),
+            unwanted=tuple(str(g) for g in row.get("unwanted", ())),
+            unsure=tuple(str(g) for g in row.get("unsure", ())),
+        )
+    return named
+
+
+def _annotation_lines(path: Path, kind: str) -> list[tuple[tuple[str, int], dict[str, list[str]]]]:
+    """(key, row) of each line of a re-annotation file, every key once; DataNotFoundError when the
+    file is missing, ValueError naming the line when one is malformed."""
     if not path.is_file():
-        raise DataNotFoundError(f"INSPIRED movie re-annotation not found: looked for {path}")
-    named: dict[tuple[str, int], NamedMovies] = {}
+        raise DataNotFoundError(f"INSPIRED {kind} re-annotation not found: looked for {path}")
+    rows: list[tuple[tuple[str, int], dict[str, list[str]]]] = []
+    seen: set[tuple[str, int]] = set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
             key = (str(row["dialog_id"]), int(row["utt_id"]))
-            entry = NamedMovies(
-                movies=tuple(str(t) for t in row.get("movies", ())),
-                outside=tuple(str(t) for t in row.get("outside", ())),
-                series_titles=tuple(str(t) for t in row.get("series_titles", ())),
-                unsure=tuple(str(t) for t in row.get("unsure", ())),
-            )
+            lists = {name: value for name, value in row.items() if name not in ("dialog_id", "utt_id")}
+            if not all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in lists.values()):
+                raise ValueError("every field but the key must be a list of strings")
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path}:{number}: not a re-annotation line ({error})") from None
-        if key in named:
+        if key in seen:
             raise ValueError(f"{path}:{number}: utterance {key} annotated twice")
-        named[key] = entry
-    return named
+        seen.add(key)
+        rows.append((key, lists))
+    return rows
+
+
+def load_named_movies(path: Path) -> dict[tuple[str, int], NamedMovies]:
+    """The movie re-annotation of INSPIRED dev (one JSON line per utterance that names a movie,
+    a series or a film the catalog lacks, keyed by `dialog_id` and `utt_id`; an utterance without
+    a line names none). Raises `DataNotFoundError` when the file is missing, ValueError naming the
+    line when one is malformed."""
+    return {
+        key: NamedMovies(
+            movies=tuple(str(t) for t in row.get("movies", ())),
+            outside=tuple(str(t) for t in row.get("outside", ())),
+            series_titles=tuple(str(t) for t in row.get("series_titles", ())),
+            unsure=tuple(str(t) for t in row.get("unsure", ())),
+        )
+        for key, row in _annotation_lines(path, "movie")
+    }
 
 
 __all__ = [
+    "NamedGenres",
     "NamedMovies",
     "Part",
     "SeekerUtterance",
     "TaggedTitle",
+    "load_named_genres",
     "load_named_movies",
     "load_seeker_utterances",
     "part_of",

@@ -18,7 +18,8 @@
 - `score_named_movies` scores movies against a second, careful reading of every seeker utterance
   instead (`crs.data.inspired.load_named_movies`), tagged or not: its catalog films are the gold;
   a found film that belongs to a series named as a whole ("all the Star Wars movies") or to a
-  reading marked unsure ("Star Wars is OK") counts neither way.
+  reading marked unsure ("Star Wars is OK") counts neither way. `score_named_genres` does the
+  same for genres (wanted or unwanted alike, as above).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crs.data.inspired import NamedMovies, SeekerUtterance, TaggedTitle
+from crs.data.inspired import NamedGenres, NamedMovies, SeekerUtterance, TaggedTitle
 from crs.data.redial import MENTION, Dialogue, movie_name, part_of
 from crs.language.acts import InformReply, MentionItem
 from crs.language.evaluation import Score
@@ -279,11 +280,11 @@ def score_redial_mentions(
 
 
 @dataclass(frozen=True)
-class NamedMoviesReport:
-    """Movies found in every seeker utterance, against the careful re-reading."""
+class RereadReport:
+    """Movies (or genres) found in every seeker utterance, against the careful re-reading."""
 
     utterances: int
-    movies: Score
+    score: Score
     asked_back: int  # missed, but offered by a "Did you mean ...?"
     outside_catalog: int  # films named that the catalog lacks (not scored)
     neutral: int  # found films of a whole series or of an unsure reading (not scored)
@@ -291,13 +292,13 @@ class NamedMoviesReport:
 
     @property
     def recall_asking_back(self) -> float:
-        found, missed = self.movies.true_positives, self.movies.false_negatives
+        found, missed = self.score.true_positives, self.score.false_negatives
         return (found + self.asked_back) / (found + missed) if found + missed else 1.0
 
     def as_dict(self) -> dict[str, object]:
         return {
             "utterances": self.utterances,
-            "movies": self.movies.as_dict(),
+            "score": self.score.as_dict(),
             "asked_back": self.asked_back,
             "recall_asking_back": round(self.recall_asking_back, 4),
             "outside_catalog": self.outside_catalog,
@@ -309,7 +310,7 @@ def score_named_movies(
     understander: Understander,
     utterances: Sequence[SeekerUtterance],
     named: Mapping[tuple[str, int], NamedMovies],
-) -> dict[str, NamedMoviesReport]:
+) -> dict[str, RereadReport]:
     """Movie recall and precision over every seeker utterance, per part and "all". Raises
     ValueError when the annotation names a title the catalog does not have verbatim or an
     utterance that is not in `utterances` (a stale annotation must not be scored)."""
@@ -355,9 +356,9 @@ def score_named_movies(
                 }
             )
     return {
-        name: NamedMoviesReport(
+        name: RereadReport(
             utterances=c.messages,
-            movies=Score(c.found, c.false, c.missed),
+            score=Score(c.found, c.false, c.missed),
             asked_back=c.asked_back,
             outside_catalog=c.outside,
             neutral=neutral_found[name],
@@ -367,12 +368,78 @@ def score_named_movies(
     }
 
 
+def score_named_genres(
+    understander: Understander,
+    utterances: Sequence[SeekerUtterance],
+    named: Mapping[tuple[str, int], NamedGenres],
+) -> dict[str, RereadReport]:
+    """Genre recall and precision over every seeker utterance against the re-reading, per part
+    and "all" (`outside_catalog` stays 0: the re-reading uses the catalog's genre names). Raises
+    ValueError on a genre the catalog does not have or an utterance not in `utterances`."""
+    catalog = understander.catalog
+    genres = {a.name: a.index for a in catalog.attributes if a.group == "genre"}
+    keys = {(u.dialog_id, u.utterance_id) for u in utterances}
+    stale = [key for key in named if key not in keys]
+    if stale:
+        raise ValueError(f"the re-annotation names {len(stale)} utterances not in the data, e.g. {stale[0]}")
+
+    def indices(names: tuple[str, ...]) -> set[int]:
+        missing = [g for g in names if g not in genres]
+        if missing:
+            raise ValueError(f"the re-annotation names genres the catalog lacks: {missing[:3]}")
+        return {genres[g] for g in names}
+
+    counts = {name: _MentionCounts() for name in ("tune", "heldout", "all")}
+    errors: dict[str, list[dict[str, object]]] = {"tune": [], "heldout": [], "all": []}
+    neutral_found = {name: 0 for name in counts}
+    genre_indices = set(genres.values())
+    for utterance in utterances:
+        entry = named.get((utterance.dialog_id, utterance.utterance_id), NamedGenres())
+        neutral = indices(entry.unsure)
+        gold = (indices(entry.genres) | indices(entry.unwanted)) - neutral
+        found = {
+            attribute
+            for act in understander.understand(utterance.text).acts
+            if isinstance(act, InformReply)
+            for attribute in (*act.attributes, *act.unwanted)
+            if attribute in genre_indices
+        }
+        scored = found - neutral
+        for name in (utterance.part, "all"):
+            c = counts[name]
+            c.messages += 1
+            c.found += len(scored & gold)
+            c.false += len(scored - gold)
+            c.missed += len(gold - scored)
+            neutral_found[name] += len(found & neutral)
+        if scored != gold:
+            errors[utterance.part].append(
+                {
+                    "text": utterance.text,
+                    "missed_genres": sorted(catalog.attributes[i].name for i in gold - scored),
+                    "false_genres": sorted(catalog.attributes[i].name for i in scored - gold),
+                }
+            )
+    return {
+        name: RereadReport(
+            utterances=c.messages,
+            score=Score(c.found, c.false, c.missed),
+            asked_back=0,
+            outside_catalog=0,
+            neutral=neutral_found[name],
+            errors=tuple(errors[name]),
+        )
+        for name, c in counts.items()
+    }
+
+
 __all__ = [
     "MentionReport",
-    "NamedMoviesReport",
+    "RereadReport",
     "TaggedReport",
     "TitleLinker",
     "as_typed",
+    "score_named_genres",
     "score_named_movies",
     "score_redial_mentions",
     "score_tagged",
