@@ -228,10 +228,6 @@ class ChatBot:
             for item in reading.dropped:
                 session = self.drop_item(session, item, typed=True)
             return session
-        if reading.instead is not None and isinstance(session.pending, Recommend) and not session.finished:
-            # The list is turned down and the words say what instead: a wish given to a list
-            # rules the list out, as the protocol's "no, but ..." does.
-            reading = replace(reading, reply=reading.instead)
         reply = reading.reply
         if reply is None:
             return session.say("assistant", self.not_understood(session))

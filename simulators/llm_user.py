@@ -130,12 +130,16 @@ def replies_match(
     Answers, quits and rejections match by kind (and answer); an acceptance by its item. An
     opening matches when every decided attribute is understood (by name: LastFM has both "80s"
     and "80's", and the reader rightly takes the more used one), nothing understood as wanted is
-    false of the target, and nothing of the target is understood as unwanted.
+    false of the target, and nothing of the target is understood as unwanted. A rejected list
+    matches a wish given instead ("none of these, something darker": the list is turned down
+    all the same) that holds of the target in the same way.
     """
     if understood is None:
         return False
+    if isinstance(decision, RejectReply) and isinstance(understood, InformReply):
+        decision = InformReply(attributes=())
     if isinstance(decision, InformReply):
-        if not isinstance(understood, InformReply) or not understood.attributes:
+        if not isinstance(understood, InformReply) or not (understood.attributes or not decision.attributes):
             return False
         from crs.language.understanding import normalize_key
 
@@ -620,11 +624,13 @@ def shared_understander(catalog: Catalog, popularity: Popularity | None = None) 
 
 
 def read_reply(understander: Understander, text: str, context: SystemAction | None) -> UserReply | None:
-    """The one reply the chat takes from `text` (None: it would ask back or not act), by the
-    chat's own rule (`crs.language.reading.read_message`)."""
+    """The one reply the chat takes from `text` (None: it would ask back, not act, or do more than
+    the reply says: keep the rest of a list, start over), by the chat's own rule
+    (`crs.language.reading.read_message`)."""
     from crs.language.reading import read_message
 
-    return read_message(understander.understand(text, context), context).reply
+    reading = read_message(understander.understand(text, context), context)
+    return None if reading.chat_only else reading.reply
 
 
 def _lead_words(decision: Decision) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from crs.language.acts import Help, MoreLike, RejectItem, Restart, Understanding, to_user_reply
-from crs.types import InformReply, Recommend, RejectReply, SystemAction, UserReply
+from crs.types import Ask, InformReply, Recommend, RejectReply, SystemAction, UserReply
 
 Kind = Literal["reply", "restart", "help", "clarify", "more_like", "not_understood"]
 
@@ -26,18 +26,27 @@ class Reading:
     item: int | None = None  # the item to show more like, for kind "more_like"
     choices: tuple[int, ...] = ()  # the items a "Did you mean ...?" offers
     choices_liked: bool = True  # named as liked ("I loved King Kong") or not
-    replaces_wishes: bool = False  # a change of mind: the reply replaces the earlier wishes
+    # A change of mind ("hmm actually no, I'm more in the mood for a romance", not said to a
+    # question): the reply replaces the earlier wishes instead of adding to them.
+    replaces_wishes: bool = False
     # "not the third one": films of the list on screen the person turned down, the rest kept;
     # `reply` still says what the protocol's rule makes of it (the whole list rejected).
     dropped: tuple[int, ...] = ()
-    # "less childish please" to a list: it is turned down, and this is what to look for instead.
-    instead: InformReply | None = None
+
+    @property
+    def chat_only(self) -> bool:
+        """Whether the chat does more with the message than the protocol's reply says (keeps the
+        rest of a list, or starts over): a simulated user must not rely on such readings."""
+        return bool(self.dropped) or self.replaces_wishes
 
 
 def read_message(understanding: Understanding, context: SystemAction | None) -> Reading:
     """How the chat takes `understanding` of a message written while `context` was pending:
     restart and help first, then a question back when unsure, "more like" on a shown list, and
-    otherwise the single reply the message amounts to (`to_user_reply`), if any."""
+    otherwise the single reply the message amounts to (`to_user_reply`), if any. To a list, a
+    rejection that says what instead ("less childish please", "none of these, something darker")
+    is that wish: a wish given to a list turns the list down (`crs.tracker`), and keeps what it
+    asks for."""
     if understanding.of_type(Restart):
         return Reading("restart")
     if understanding.of_type(Help):
@@ -60,7 +69,6 @@ def read_message(understanding: Understanding, context: SystemAction | None) -> 
         turned_down = tuple(a.item for a in understanding.acts if isinstance(a, RejectItem))
         if turned_down and len(turned_down) < len(context.items):
             dropped = turned_down
-    instead = None
     if isinstance(reply, RejectReply) and isinstance(context, Recommend) and not dropped:
         informs = [act for act in understanding.acts if isinstance(act, InformReply)]
         wishes = InformReply(
@@ -68,7 +76,6 @@ def read_message(understanding: Understanding, context: SystemAction | None) -> 
             unwanted=tuple(a for act in informs for a in act.unwanted),
         )
         if wishes.attributes or wishes.unwanted:
-            instead = wishes
-    return Reading(
-        "reply", reply=reply, replaces_wishes=understanding.changes_mind, dropped=dropped, instead=instead
-    )
+            reply = wishes
+    replaces_wishes = understanding.changes_mind and not isinstance(context, Ask)
+    return Reading("reply", reply=reply, replaces_wishes=replaces_wishes, dropped=dropped)
