@@ -619,6 +619,33 @@ def redial_published() -> str:
     return table(["published (test split, 10,006 train dialogues)", "R@1", "R@10", "R@50", "new R@10"], rows)
 
 
+# --- benchmarks/fidelity.py ----------------------------------------------------------------------------
+
+
+def fidelity() -> str:
+    """Simulated users' words against real seekers': today's LLM user, templates, real people."""
+    report = load("fidelity.json")
+    rows = []
+    for row in report["rows"]:
+        profile, acts = row["profile"], row["acts"]
+        rows.append(
+            [
+                row["against"],
+                row["label"],
+                f"{profile['messages']:,}",
+                f"{profile['mean_words']:.1f}",
+                f3(profile["distinct_messages"]),
+                f'{f3(profile["most_common_share"])} ("{profile["most_common"][:24]}")',
+                f3(profile["distinct_2"]),
+                f"{f3(acts['refusal with a reason'])} / {f3(acts['preference'])} / {f3(acts['title'])}",
+                f3(row["auc"]),
+            ]
+        )
+    headers = ["real seekers", "users", "messages", "words", "distinct replies", "most common reply"]
+    headers += ["distinct-2", "reasons / preferences / titles", "classifier AUC"]
+    return table(headers, rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "policies-first": policies_first,
     "policies-full": policies_full,
@@ -633,6 +660,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "retrieval": retrieval,
     "llm-simulator": llm_simulator,
     "llm-speed": llm_speed,
+    "fidelity": fidelity,
     "mentions": mentions,
     "redial": redial,
     "redial-published": redial_published,

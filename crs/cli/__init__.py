@@ -3,6 +3,7 @@ share (errors, flags, settings from flags, progress bars) is in `crs.cli.common`
 
     crs evaluate   simulated conversations, a table and a run folder
     crs view       a run folder: metrics, conversations, the policy's reasons
+    crs simulate-check  how close a run's simulated users talk to real seekers
     crs train      the collaborative scorer and what a policy learns, cached
     crs chat       the browser chat and the policy lab
     crs compare    policy configurations on the same conversations, with paired statistics
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Sequence
 
 from crs.artifacts import CacheWriteError
-from crs.cli import chat, data, evaluate, lab, plugins, train, view
+from crs.cli import chat, data, evaluate, lab, plugins, simulate_check, train, view
 from crs.cli.common import EXIT_USAGE, CliError
 from crs.data.errors import DataError
 from crs.llm.base import LLMError
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     evaluate.add_parser(commands)
     view.add_parser(commands)
+    simulate_check.add_parser(commands)
     train.add_parser(commands)
     chat.add_parser(commands)
     data.add_parser(commands)
