@@ -122,6 +122,12 @@ class ChatSession:
         return replace(self, messages=self.messages + (ChatMessage(role, text, why, items),))
 
 
+def domain_of(dataset: Dataset) -> str:
+    """What the chat talks about: LastFM's tags are music ("Do you like jazz?"); everything else
+    is worded as films."""
+    return "music" if dataset.name.startswith("lastfm") else "movies"
+
+
 class ChatBot:
     """Shared, read-only machinery of the chat; all per-person state is in `ChatSession`."""
 
@@ -168,8 +174,7 @@ class ChatBot:
         self.graph = graph
         self.max_turns = max_turns
         self._frequency = dataset.catalog.index.item_frequency()
-        # LastFM's tags are music ("Do you like jazz?"); everything else is worded as films.
-        self.domain = "music" if dataset.name.startswith("lastfm") else "movies"
+        self.domain = domain_of(dataset)
 
     # --- starting ---------------------------------------------------------------------------
 

@@ -225,6 +225,8 @@ class LLMUserSettings(Checked):
 
     mode: str = setting("phrase", choices=("phrase", "decide"))
     behaviour: str = setting("persona", choices=("persona", "protocol"))
+    phrasing: str = setting("fixed", choices=("fixed", "seekers"))
+    phrasing_temperature: float = setting(0.8, minimum=0.0)
     retry_temperature: float = setting(0.7, minimum=0.0)
     max_tokens: int = setting(40, minimum=4)
 

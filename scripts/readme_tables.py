@@ -646,6 +646,27 @@ def fidelity() -> str:
     return table(headers, rows)
 
 
+def fidelity_runs() -> str:
+    """What each simulated user of the fidelity benchmark made of the chat, and what it cost."""
+    report = load("fidelity.json")
+    rows = []
+    for label, run in report["runs"].items():
+        shares = [run.get(k) for k in ("first_draft_agreement", "seeker_rate", "template_rate")]
+        rows.append(
+            [
+                label,
+                f3(run["sr@15"]),
+                f3(run["agreement"]),
+                " / ".join("-" if v is None else f3(v) for v in shares),
+                f"{run['seconds_per_conversation']:.2f}",
+                str(run["title_leaks_dropped"]),
+            ]
+        )
+    headers = ["users", "SR@15", "read back right", "model's words / real words / template"]
+    headers += ["s per conversation", "title leaks dropped"]
+    return table(headers, rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "policies-first": policies_first,
     "policies-full": policies_full,
@@ -661,6 +682,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "llm-simulator": llm_simulator,
     "llm-speed": llm_speed,
     "fidelity": fidelity,
+    "fidelity-runs": fidelity_runs,
     "mentions": mentions,
     "redial": redial,
     "redial-published": redial_published,

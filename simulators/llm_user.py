@@ -2,7 +2,9 @@
 
 The user has a hidden target item. It knows the target's attribute names but never its title or
 id: no prompt contains them, and a reply that names the title (case-insensitive, fuzzy) is dropped
-("How Reliable is Your Simulator?", 2024: title leakage inflates success rates).
+("How Reliable is Your Simulator?", 2024: title leakage inflates success rates). The one exception
+is choosing the target from a list the chat shows, in the manner of real seekers ("Oh, The
+Godfather! I'll watch that"): the title is then on the screen, and naming it reveals nothing.
 
 Two modes:
 
@@ -14,6 +16,14 @@ Two modes:
   reads the words back; when they lose the decision the reply is regenerated once (another seed,
   a higher temperature), then replaced by a plain template. `Utterance.source` says which
   happened ("llm" = first draft kept, "regenerated", "template").
+  With `phrasing = "seekers"` the words follow real people instead of the fixed prompt
+  (`simulators.seeker_phrases`): the model writes after three real ReDial seekers' messages of
+  the same kind, nearest in meaning to the decision and drawn at random, at a seeded
+  `phrasing_temperature`; when our reader does not get the decision back, a real message that
+  carries it is said as it stands (source "seeker"). Openings are greeted as most seekers greet
+  and sometimes name a film the person liked (from the target pair's real user's history, never
+  the target), a choice from a list names the shown film or points at it as people do ("the
+  second one!") with a real seeker's approval, and every whole reply is read back again.
 - **decide** (for a capable model behind an OpenAI-compatible endpoint, iEvaLM-style): the model
   gets the persona and the target's attribute names (still never the title; shown lists describe
   items by their attributes, not their titles) and decides itself. Its reply is read with the
@@ -29,6 +39,7 @@ generator as `RuleBasedUser` does; `behaviour="persona"` lets the persona decide
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -63,10 +74,11 @@ from simulators.wrappers import simulated_user
 if TYPE_CHECKING:
     from crs.language.titles import Popularity
     from crs.language.understanding import Understander
+    from simulators.seeker_phrases import Kind, SeekerMessage, SeekerPhrases
 
 Mode = Literal["phrase", "decide"]
 Behaviour = Literal["persona", "protocol"]
-Source = Literal["llm", "regenerated", "template"]
+Source = Literal["llm", "regenerated", "seeker", "template"]
 MODES: tuple[Mode, ...] = ("phrase", "decide")
 BEHAVIOURS: tuple[Behaviour, ...] = ("persona", "protocol")
 SEED_LIMIT = 2**31 - 1
@@ -234,6 +246,29 @@ def phrase_prompt_prefix(domain: str) -> str:
     return _HEADER.format(domain=domain) + "".join(blocks)
 
 
+SEEKER_SHOTS = 3  # real messages shown before each reply
+STANDING_TRIES = 20  # real messages tried as they stand when the model's words are lost
+TITLE_RATE = 0.3  # wishes that also name a film the person liked (ReDial: 22% of seekers' messages name one)
+GREETING_RATE = 0.8  # openings greeted first
+NAMING_RATE = 0.6  # choices said by the film's title (the rest point at the list)
+_FILM_MENTIONS = (
+    "I loved {title}.",
+    "Something like {title} maybe?",
+    "I really liked {title}",
+    "kind of like {title}",
+    "My favorite is {title}.",
+)
+_SEEKERS_HEADER = (
+    "Real people chat with a {domain} recommender. Each reply says the decision in the person's "
+    "own words, like the real messages before it, and never names a title.\n\n"
+)
+_APPROVAL = "That one sounds great, I'll check it out!"
+_SEEN = re.compile(r"\b(seen|saw|watched|heard)\b", re.IGNORECASE)
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+_SPEAKS_OF_A_FILM = re.compile(
+    r"\b(seen|saw|watched|watch|heard|that one|this one|it|haven'?t|have not|hasn'?t)\b", re.IGNORECASE
+)
+
 _DECIDE_SYSTEM = (
     "You role-play a person using a {domain} recommender chat. You want one particular {thing}; "
     "you cannot name it, you only know it is: {description}. Your style: {tone}, {verbosity} replies. "
@@ -268,6 +303,8 @@ class LLMUser:
         settings: LLMUserSettings | None = None,
         domain: str = "movies",
         temperature: float = 0.0,
+        phrases: SeekerPhrases | None = None,
+        liked_titles: Sequence[str] = (),
     ) -> None:
         item = catalog.items[target]
         if not item.attributes:
@@ -299,6 +336,23 @@ class LLMUser:
         self.understander = understander
         if self.settings.mode == "decide" and backend is None:
             raise ValueError("decide mode needs a language model backend")
+        self.phrases = phrases
+        # Films the person liked, as they would type them, for naming one as real seekers do;
+        # never one that names the target.
+        self.liked_titles = tuple(t for t in liked_titles if not self.guard.leaks(t))
+        if self._like_seekers and phrases is None:
+            raise ValueError(
+                'phrasing "seekers" needs real seekers\' phrases: '
+                "simulators.seeker_phrases.open_seeker_phrases"
+            )
+
+    @property
+    def _like_seekers(self) -> bool:
+        return (
+            self.backend is not None
+            and self.settings.mode == "phrase"
+            and self.settings.phrasing == "seekers"
+        )
 
     # --- decisions (code) -------------------------------------------------------------------------
 
@@ -410,6 +464,8 @@ class LLMUser:
     ) -> Utterance:
         if self.backend is None:
             return self._template(decision, context, leaks=0)
+        if self._like_seekers:
+            return self._speak_like_seekers(decision, context, system_text, seed)
         if isinstance(decision.reply, QuitReply) or self.settings.mode == "phrase":
             return self._phrase(decision, context, system_text, seed)
         return self._decide_in_words(decision, context, system_text, seed, history)
@@ -453,6 +509,206 @@ class LLMUser:
         return Utterance(
             fallback.text, decision, fallback.understood, "template", tokens, seconds, leaks, calls
         )
+
+    def _speak_like_seekers(
+        self, decision: Decision, context: SystemAction | None, system_text: str, seed: int
+    ) -> Utterance:
+        """`phrasing = "seekers"`: the words, then what people add to them. `extra` is the seed's
+        own stream, so that a rerun draws the same and the conversation's stream one seed a reply."""
+        extra = np.random.default_rng([seed, 1])
+        if isinstance(decision.reply, AcceptReply):
+            pointed = self._accept_like_seekers(decision, context, extra)
+            if pointed is not None:
+                return pointed
+            # Real seekers never pick by number (ReDial's recommenders name films): the fixed
+            # examples word it, and a real seeker's thanks or goodbye follows.
+            said = self._phrase(decision, context, system_text, seed)
+            return self._followed_by(said, self._real_closing(extra), context)
+        said = self._phrase_like_seekers(decision, context, system_text, seed)
+        if context is None:
+            said = self._greeted(said, extra)
+        if isinstance(decision.reply, InformReply) and self.liked_titles and extra.random() < TITLE_RATE:
+            title = self.liked_titles[int(extra.integers(len(self.liked_titles)))]
+            mention = _FILM_MENTIONS[int(extra.integers(len(_FILM_MENTIONS)))].format(title=title)
+            said = self._followed_by(said, mention, context)
+        return said
+
+    def _phrase_like_seekers(
+        self, decision: Decision, context: SystemAction | None, system_text: str, seed: int
+    ) -> Utterance:
+        """Words in the manner of real seekers: the model writes the decision after a few real
+        messages of the same kind, nearest in meaning to the plain wording and drawn at random
+        (the seed fixes which), at `phrasing_temperature`. When our reader does not get the
+        decision back, one of those real messages is said as it stands if it carries the decision
+        where it is said, else the template."""
+        from simulators.seeker_phrases import BARE_WORD_KINDS
+
+        assert self.phrases is not None
+        kind = _kind_of(decision, context)
+        plain = self._decision_words(decision, context)  # what to look for: "no (Horror)"
+        local = np.random.default_rng(seed)
+        shots = self.phrases.examples(kind, plain, local, k=SEEKER_SHOTS, verbosity=self.persona.verbosity)
+        prompt = _SEEKERS_HEADER.format(domain=self.domain) + "".join(
+            f"Decision: {shot.label(kind)}\nPerson: {shot.text}\n" for shot in shots
+        )
+        decided = self._decision_words(decision, context)
+        prompt += f"{self._bot_line(context, system_text)}\nDecision: {decided}\nPerson:"
+        request = GenerationRequest(
+            prompt=prompt,
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.phrasing_temperature,
+            seed=seed % SEED_LIMIT,
+            stop=("\n",),
+            fresh=True,
+        )
+        tokens, seconds, leaks, calls = 0, 0.0, 0, 0
+        generation = self._generate(request)
+        if generation is not None:
+            calls = 1
+            tokens = generation.prompt_tokens + generation.completion_tokens
+            seconds = generation.seconds
+            text = _clean(generation.text)
+            if text and self.guard.leaks(text):
+                leaks = 1
+            elif text and (kind not in BARE_WORD_KINDS or len(text.split()) > 1):
+                understood = self._read(text, context)
+                if replies_match(self.catalog, decision.reply, understood, self._target_attributes):
+                    return Utterance(text, decision, understood, "llm", tokens, seconds, leaks, calls)
+        for shot in self._as_they_stand(kind, local):
+            understood = self._read(shot.text, context)
+            if replies_match(self.catalog, decision.reply, understood, self._target_attributes):
+                return Utterance(shot.text, decision, understood, "seeker", tokens, seconds, leaks, calls)
+        if isinstance(decision.reply, InformReply):
+            framed = self._opening_in_real_frames(decision, local)
+            if framed is not None:
+                return Utterance(framed[0], decision, framed[1], "seeker", tokens, seconds, leaks, calls)
+            text = f"I'm looking for {self._wish(decision.reply.attributes)}."
+            understood = self._read(text, context)
+            if replies_match(self.catalog, decision.reply, understood, self._target_attributes):
+                return Utterance(text, decision, understood, "template", tokens, seconds, leaks, calls)
+        fallback = self._template(decision, context, leaks)
+        return Utterance(
+            fallback.text, decision, fallback.understood, "template", tokens, seconds, leaks, calls
+        )
+
+    def _followed_by(self, said: Utterance, more: str, context: SystemAction | None) -> Utterance:
+        """`said` with `more` after it, when the whole still carries the decision and names no
+        title of the target; else `said` as it was."""
+        return self._joined(said, f"{said.text} {more}".strip() if more else "", context)
+
+    def _preceded_by(self, said: Utterance, before: str, context: SystemAction | None) -> Utterance:
+        return self._joined(said, f"{before} {said.text}".strip() if before else "", context)
+
+    def _joined(self, said: Utterance, text: str, context: SystemAction | None) -> Utterance:
+        if not text or self.guard.leaks(text):
+            return said
+        understood = self._read(text, context)
+        if not replies_match(self.catalog, said.decision.reply, understood, self._target_attributes):
+            return said
+        return replace(said, text=text, understood=understood)
+
+    def _accept_like_seekers(
+        self, decision: Decision, context: SystemAction | None, rng: np.random.Generator, tries: int = 3
+    ) -> Utterance | None:
+        """The choice said as people say it: by its title, now that the chat has shown it ("Oh,
+        The Godfather! I'll watch that"; not a leak: it is on the screen), or by pointing at the
+        list ("the second one!"); with a real seeker's word of approval."""
+        from crs.language.titles import typed_title
+
+        assert self.phrases is not None and decision.rank is not None
+        rank = decision.rank
+        ordinal = _ORDINALS[rank - 1] if rank <= len(_ORDINALS) else f"{rank}th"
+        title = typed_title(self.catalog.items[self.target].title)
+        pointing = (
+            f"The {ordinal} one",
+            f"the {ordinal} one",
+            f"I'll take the {ordinal} one",
+            f"oh the {ordinal} one",
+        )
+        naming = (f"Oh {title}", title, f"I'll watch {title}", f"ooh {title}", f"{title} sounds great")
+        reactions = [
+            m.text
+            for m in (self.phrases.messages[i] for i in self.phrases.nearest("yes", _APPROVAL))
+            if not _SEEN.search(m.text)
+        ]
+        for _ in range(tries):
+            leads = naming if rng.random() < NAMING_RATE else pointing
+            lead = leads[int(rng.integers(len(leads)))]
+            reaction = reactions[int(rng.integers(len(reactions)))] if reactions else ""
+            if reaction and rng.random() < 0.3:  # "Oh I love that one! The second one."
+                text = f"{reaction} {lead}{rng.choice(['!', '.'])}"
+            else:
+                text = f"{lead}{rng.choice(['!', ',', '.'])} {reaction}".strip()
+            understood = self._read(text, context)
+            if replies_match(self.catalog, decision.reply, understood, self._target_attributes):
+                return Utterance(text, decision, understood, "seeker")
+        return None
+
+    def _real_closing(self, rng: np.random.Generator) -> str:
+        assert self.phrases is not None
+        shots = self.phrases.examples("quit", "Thanks, that's the one!", rng, k=1)
+        return shots[0].text if shots else ""
+
+    def _wish(self, attributes: Sequence[int], plural: bool = False) -> str:
+        """A wish as a film-goer says it: "a dark crime movie from the 1990s" (plural: "dark
+        crime movies from the 1990s")."""
+        groups: dict[str, list[str]] = {"genre": [], "decade": [], "tag": []}
+        for attribute in attributes:
+            name = self._name(attribute)
+            if name:
+                groups.get(self.catalog.attributes[attribute].group, groups["tag"]).append(name)
+        thing = "band" if self.domain == "music" else "movie"
+        words = " ".join([*groups["tag"], *(g.lower() for g in groups["genre"]), thing + "s" * plural])
+        if not plural:
+            words = f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
+        if groups["decade"]:
+            words += f" from the {_join(groups['decade'])}"
+        return words
+
+    def _opening_in_real_frames(
+        self, decision: Decision, rng: np.random.Generator, tries: int = 3
+    ) -> tuple[str, UserReply] | None:
+        """The wish after the beginning of a real seeker's opening ("Hi! I'm looking for" a
+        dark crime movie from the 1990s), when the whole reads as the wish."""
+        from simulators.seeker_phrases import PLURAL_AFTER
+
+        assert self.phrases is not None and isinstance(decision.reply, InformReply)
+        frames = self.phrases.frames
+        for _ in range(min(tries, len(frames))):
+            frame = frames[int(rng.integers(len(frames)))]
+            plural = frame.split()[-1].lower() in PLURAL_AFTER
+            text = f"{frame} {self._wish(decision.reply.attributes, plural)}."
+            understood = self._read(text, None)
+            if replies_match(self.catalog, decision.reply, understood, self._target_attributes):
+                assert understood is not None
+                return text, understood
+        return None
+
+    def _greeted(self, said: Utterance, rng: np.random.Generator) -> Utterance:
+        """Most real seekers greet first (84% of ReDial's openings): a real greeting before an
+        opening that has none."""
+        from simulators.seeker_phrases import GREETING
+
+        assert self.phrases is not None
+        greetings = self.phrases.greetings
+        if not greetings or GREETING.match(said.text) or rng.random() >= GREETING_RATE:
+            return said
+        greeting = greetings[int(rng.integers(len(greetings)))]
+        return self._preceded_by(said, greeting, None)
+
+    def _as_they_stand(self, kind: Kind, rng: np.random.Generator) -> list[SeekerMessage]:
+        """Real messages that could be said unchanged, `STANDING_TRIES` of the decision's kind at
+        random (all of them, not the nearest: people vary more than one neighbourhood of meaning).
+        Answers to a question never speak of a film seen ("No, I haven't seen it" is not how
+        anyone turns down a genre), nor of other wishes, which could be false of the target."""
+        assert self.phrases is not None
+        rows = self.phrases.of_kind(kind, self.persona.verbosity, at_least=STANDING_TRIES)
+        picked = [
+            self.phrases.messages[rows[int(i)]] for i in rng.permutation(len(rows))[: STANDING_TRIES * 3]
+        ]
+        if kind in ("yes", "no", "dont_know"):
+            picked = [m for m in picked if not (_SPEAKS_OF_A_FILM.search(m.text) or m.wants or m.unwanted)]
+        return [m for m in picked if not self.guard.leaks(m.text)][:STANDING_TRIES]
 
     def _decide_in_words(
         self,
@@ -522,19 +778,21 @@ class LLMUser:
         return None if self.guard.leaks(name) else name
 
     def _situation(self, decision: Decision, context: SystemAction | None, system_text: str) -> str:
+        decided = self._decision_words(decision, context)
+        bot = self._bot_line(context, system_text)
+        return f"Style: {self.persona.style}\n{bot}\nDecision: {decided}\nPerson:"
+
+    def _bot_line(self, context: SystemAction | None, system_text: str) -> str:
         if isinstance(context, Recommend):
-            bot = _LIST
-        elif isinstance(context, Ask):
+            return _LIST
+        if isinstance(context, Ask):
             question = _first_line(system_text)
-            bot = (
+            return (
                 f"Bot asks: {question}"
                 if question and not self.guard.leaks(question)
                 else "Bot asks: one thing"
             )
-        else:
-            bot = _OPEN
-        decided = self._decision_words(decision, context)
-        return f"Style: {self.persona.style}\n{bot}\nDecision: {decided}\nPerson:"
+        return _OPEN
 
     def _decision_words(self, decision: Decision, context: SystemAction | None) -> str:
         reply = decision.reply
@@ -556,20 +814,22 @@ class LLMUser:
         return words + (f"; also wants: {', '.join(extras)}" if extras else "")
 
     def _template(self, decision: Decision, context: SystemAction | None, leaks: int) -> Utterance:
+        text = self._plain_words(decision)
+        return Utterance(text, decision, self._read(text, context), "template", leaks=leaks)
+
+    def _plain_words(self, decision: Decision) -> str:
         reply = decision.reply
         if isinstance(reply, QuitReply):
-            text = "Bye."
-        elif isinstance(reply, AcceptReply):
-            text = f"Number {decision.rank}, that's the one."
-        elif isinstance(reply, RejectReply):
-            text = "None of these."
-        elif isinstance(reply, InformReply):
+            return "Bye."
+        if isinstance(reply, AcceptReply):
+            return f"Number {decision.rank}, that's the one."
+        if isinstance(reply, RejectReply):
+            return "None of these."
+        if isinstance(reply, InformReply):
             names = [n for n in (self._name(a) for a in reply.attributes) if n]
-            text = f"I'm looking for {_join(names)}."
-        else:
-            assert isinstance(reply, AnswerReply)
-            text = {Answer.YES: "Yes.", Answer.NO: "No.", Answer.DONT_KNOW: "I don't know."}[reply.answer]
-        return Utterance(text, decision, self._read(text, context), "template", leaks=leaks)
+            return f"I'm looking for {_join(names)}."
+        assert isinstance(reply, AnswerReply)
+        return {Answer.YES: "Yes.", Answer.NO: "No.", Answer.DONT_KNOW: "I don't know."}[reply.answer]
 
     def _decide_system_prompt(self) -> str:
         names = [n for n in (self._name(a) for a in self._speakable[:MAX_DESCRIBED_ATTRIBUTES]) if n]
@@ -631,6 +891,20 @@ def read_reply(understander: Understander, text: str, context: SystemAction | No
 
     reading = read_message(understander.understand(text, context), context)
     return None if reading.chat_only else reading.reply
+
+
+def _kind_of(decision: Decision, context: SystemAction | None) -> Kind:
+    """Which real messages a decision is worded after (`simulators.seeker_phrases`)."""
+    reply = decision.reply
+    if isinstance(reply, AnswerReply):
+        return {Answer.YES: "yes", Answer.NO: "no", Answer.DONT_KNOW: "dont_know"}[reply.answer]  # type: ignore[return-value]
+    if isinstance(reply, AcceptReply):
+        return "accept"
+    if isinstance(reply, RejectReply):
+        return "reject"
+    if isinstance(reply, InformReply):
+        return "opening" if context is None else "inform"
+    return "quit"
 
 
 def _lead_words(decision: Decision) -> str:

@@ -1,14 +1,19 @@
 """How close simulated users talk to real seekers (`crs.evaluation.fidelity`, `crs simulate-check`):
 the text statistics by hand, the acts as the chat reads them, the classifier with the real MiniLM
-on real ReDial messages, and the command on a real run folder."""
+on real ReDial messages, the command on a real run folder and on conversations it plays itself,
+and `crs evaluate --simulator llm` reporting the same figures after its run."""
 
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import crs.retrieval.encoder
 from crs.cli import main
 from crs.data import Dataset
 from crs.evaluation.fidelity import (
@@ -89,9 +94,12 @@ def test_simulate_check_on_a_run_folder(
     assert (
         main(
             ["evaluate", "--dataset", "movielens", "--simulator", "llm", "--llm-backend", "none"]
-            + ["--limit", "6", "--out", str(run), *common]
+            + ["--limit", "6", "--fidelity-against", "none", "--out", str(run), *common]
         )
         == 0
+    )
+    assert not list(run.glob("fidelity-*")) and "fidelity" not in json.loads(
+        (run / "metrics.json").read_text()
     )
     said = user_messages(run)
     assert len(said) >= 10 and all(isinstance(m, str) and m for m in said)
@@ -116,3 +124,106 @@ def test_simulate_check_on_a_run_folder(
     assert "not a run folder" in capsys.readouterr().err
     assert main(["simulate-check", str(run), "--real", "3", *common]) == 2
     assert "at least 10" in capsys.readouterr().err
+
+
+def test_simulate_check_needs_a_run_or_conversations_to_play(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each misuse is one error line before any work, never a traceback."""
+    cases = [
+        ([], "nothing to check"),
+        ([str(tmp_path), "--dataset", "movielens"], "not both"),
+        ([str(tmp_path), "--simulator", "llm"], "not both"),
+        ([str(tmp_path), "--limit", "3", "--llm-backend", "none"], "--llm-backend, --limit: only for"),
+        (["--dataset", "movielens", "--simulator", "rule"], "--simulator llm"),
+        (["--dataset", "movielens", "--real", "3"], "at least 10"),
+    ]
+    for argv, error in cases:
+        assert main(["simulate-check", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and error in err and "Traceback" not in err, (argv, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _BagOfWords:
+    """Hashed words as vectors: the classifier's plumbing without loading MiniLM."""
+
+    name = "bag-of-words"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, zlib.crc32(word.encode()) % 64] += 1.0
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+
+def test_simulate_check_plays_the_conversations_first(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`crs simulate-check --simulator llm --dataset D` is `crs evaluate` then `crs simulate-check
+    RUN`: the same run folder, the same report."""
+    monkeypatch.setattr(crs.retrieval.encoder, "MiniLmEncoder", _BagOfWords)
+    run = tmp_path / "played"
+    common = ["--against", "inspired", "--real", "60", "--data-dir", str(data_dir)]
+    argv = ["simulate-check", "--simulator", "llm", "--dataset", "movielens", "--llm-backend", "none"]
+    assert main([*argv, "--limit", "3", "--out", str(run), "--quiet", *common]) == 0
+    shown = capsys.readouterr().out
+    assert "SR@15" in shown and "classifier AUC" in shown and "real (inspired seekers)" in shown
+    assert shown.index("SR@15") < shown.index("classifier AUC") < shown.index(f"run folder: {run}")
+    records = [json.loads(line) for line in (run / "transcripts.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and {r["simulator"] for r in records} == {"llm"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["llm"]["backend"] == "none" and config["evaluate"]["limit"] == 3
+    report = json.loads((run / "fidelity-inspired.json").read_text())
+    simulated, real = report["reports"]
+    assert simulated["profile"]["messages"] == len(user_messages(run)) and real["profile"]["messages"] == 60
+    figures = json.loads((run / "metrics.json").read_text())["fidelity"]
+    assert figures["against"] == "inspired" and figures["auc"] == simulated["auc"]
+    assert figures["distinct_messages"] == simulated["profile"]["distinct_messages"]
+
+    assert main(["simulate-check", str(run), *common]) == 0  # checked again: the same figures
+    assert "classifier AUC" in capsys.readouterr().out
+    assert json.loads((run / "fidelity-inspired.json").read_text()) == report
+
+    # A source that is missing fails before any conversation: the check is why the command runs.
+    only_movielens = tmp_path / "data"
+    only_movielens.mkdir()
+    (only_movielens / "movielens-small").symlink_to(data_dir / "movielens-small")
+    out = tmp_path / "unplayed"
+    assert main([*argv, "--limit", "3", "--out", str(out), "--data-dir", str(only_movielens)]) == 2
+    assert "ReDial train dialogues not found" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.slow  # MiniLM against 2,000 ReDial seekers' messages, and two more runs
+def test_evaluate_reports_how_human_its_users_talk(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "llm"
+    argv = ["evaluate", "--dataset", "movielens", "--limit", "3", "--quiet"]
+    llm = ["--simulator", "llm", "--llm-backend", "none"]
+    assert main([*argv, *llm, "--out", str(run), "--data-dir", str(data_dir)]) == 0
+    shown = capsys.readouterr().out
+    assert "real (redial seekers)" in shown and shown.index("SR@15") < shown.index("classifier AUC")
+    figures = json.loads((run / "metrics.json").read_text())["fidelity"]
+    assert figures["against"] == "redial" and figures["real_messages"] == 2000
+    assert figures["messages"] == len(user_messages(run)) and 0.5 <= figures["auc"] <= 1.0
+    assert 0 < figures["distinct_messages"] <= 1 and abs(sum(figures["acts"].values()) - 1.0) < 1e-3
+    assert (run / "fidelity-redial.png").is_file()
+    assert main(["view", str(run)]) == 0  # the figures do not upset the run's reader
+
+    # The rule user writes no words: nothing is compared.
+    rule = tmp_path / "rule"
+    assert main([*argv, "--out", str(rule), "--data-dir", str(data_dir)]) == 0
+    assert "fidelity" not in capsys.readouterr().out
+    assert "fidelity" not in json.loads((rule / "metrics.json").read_text())
+
+    # Without the real seekers' data the run still counts; the comparison is skipped in one line.
+    only_movielens = tmp_path / "data"
+    only_movielens.mkdir()
+    (only_movielens / "movielens-small").symlink_to(data_dir / "movielens-small")
+    skipped = tmp_path / "skipped"
+    assert main([*argv, *llm, "--out", str(skipped), "--data-dir", str(only_movielens)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "fidelity" in line]
+    assert len(lines) == 1 and lines[0].startswith("fidelity: skipped, ReDial train dialogues not found")
+    assert "fidelity" not in json.loads((skipped / "metrics.json").read_text())

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,16 @@ def test_local_generation_is_deterministic_and_independent_of_the_prompt_cache(l
     assert "\n" not in first.text  # the default stop
 
 
+def test_fresh_requests_are_exact_too(local: LocalBackend) -> None:
+    """A `fresh` request (prompts that share little, evaluated from scratch in batches by a second
+    copy of the model) gives the same words whatever ran before it, sampled or not."""
+    request = replace(ask("Do you like soul?", "no", temperature=0.8, seed=5), fresh=True)
+    first = local.generate(request)
+    local.generate(replace(ask("Do you like metal?", "yes", temperature=0.8, seed=9), fresh=True))
+    local.generate(ask("Do you like soul?", "no", temperature=0.8, seed=5))  # the other copy
+    assert local.generate(request).text == first.text and first.text.strip()
+
+
 def test_local_seeded_sampling_repeats_for_the_same_seed(local: LocalBackend) -> None:
     texts = {
         seed: local.generate(ask("Do you like folk?", "no", temperature=1.0, seed=seed)).text
@@ -146,8 +157,9 @@ def test_cache_key_covers_backend_and_every_field() -> None:
         request_key("a", ask("Do you like rap?", "no", temperature=0.5)),
         request_key("a", GenerationRequest(prompt=base.prompt, max_tokens=23)),
         request_key("a", GenerationRequest(prompt=base.prompt, max_tokens=24, stop=("\n", "."))),
+        request_key("a", replace(base, fresh=True)),
     }
-    assert len(keys) == 6
+    assert len(keys) == 7
     assert request_key("a", base) == request_key("a", ask("Do you like rap?", "no"))
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scripted_llm import ScriptedBackend
 
 from crs.data import Dataset
 from crs.evaluation.runner import RunSpec, evaluate
 from crs.factory import policy_for_run
 from crs.language.generation import ask_attribute
-from crs.llm.base import Generation, GenerationRequest, LLMBackend
+from crs.llm.base import LLMBackend
 from crs.settings import LLMSettings
 from crs.types import (
     AcceptReply,
@@ -170,23 +171,9 @@ def test_prompt_injection_does_not_change_decisions(local_model: LLMBackend) -> 
     assert own_words > 0
 
 
-class _Scripted:
-    """A backend that answers from a list (a deliberately broken model, or a decide-mode model)."""
-
-    name = "scripted"
-
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = answers
-        self.requests: list[GenerationRequest] = []
-
-    def generate(self, request: GenerationRequest) -> Generation:
-        self.requests.append(request)
-        return Generation(self.answers[(len(self.requests) - 1) % len(self.answers)], 10, 5, 0.01)
-
-
-def _obeyed_injection() -> tuple[_Scripted, Utterance]:
+def _obeyed_injection() -> tuple[ScriptedBackend, Utterance]:
     """A model that always obeys the injected instruction, asked about the injected attribute."""
-    obeying = _Scripted([" Yes, yes to everything!"])
+    obeying = ScriptedBackend([" Yes, yes to everything!"])
     settings = LLMUserSettings(behaviour="protocol")
     user = LLMUser(_injected_catalog(), 2, backend=obeying, settings=settings, domain="music")
     return obeying, user.answer(Ask(2), f"Do you like {INJECTION}?", 2, np.random.default_rng(0))
@@ -214,7 +201,7 @@ def test_a_reply_that_contradicts_its_decision_is_not_said() -> None:
 
 def test_fallbacks_are_counted_and_seeds_reach_every_request() -> None:
     catalog = _injected_catalog()
-    lost = _Scripted([" help!"])  # words that lose every decision, even after the forced "Yes,"
+    lost = ScriptedBackend([" help!"])  # words that lose every decision, even after the forced "Yes,"
     user = LLMUser(catalog, 1, backend=lost, domain="music")
     utterance = user.answer(Ask(1), "Do you like jazz?", 2, np.random.default_rng(0))
     assert (utterance.source, utterance.text, utterance.llm_calls) == ("template", "Yes.", 2)
@@ -222,18 +209,18 @@ def test_fallbacks_are_counted_and_seeds_reach_every_request() -> None:
     first, retry = lost.requests
     assert retry.seed == first.seed + 1 and retry.temperature > first.temperature
     assert "Quiet Piano" not in (first.prompt or "")
-    second_try = _Scripted(["Whatever.", " I love it."])  # the regeneration starts "Yes," itself
+    second_try = ScriptedBackend(["Whatever.", " I love it."])  # the regeneration starts "Yes," itself
     user = LLMUser(catalog, 1, backend=second_try, domain="music")
     utterance = user.answer(Ask(1), "Do you like jazz?", 2, np.random.default_rng(0))
     assert (utterance.source, utterance.text) == ("regenerated", "Yes, I love it.")
-    leaking = _Scripted(["Yes, Quiet Piano!"])
+    leaking = ScriptedBackend(["Yes, Quiet Piano!"])
     utterance = LLMUser(catalog, 1, backend=leaking).answer(Ask(1), "Jazz?", 2, np.random.default_rng(0))
     assert (utterance.source, utterance.leaks) == ("template", 2)
 
 
 def test_decide_mode_records_the_models_decision_next_to_the_truth() -> None:
     catalog = _injected_catalog()
-    model = _Scripted(["Yes, sure.", "None of these, sorry."])
+    model = ScriptedBackend(["Yes, sure.", "None of these, sorry."])
     user = LLMUser(catalog, 1, backend=model, settings=LLMUserSettings(mode="decide"), domain="music")
     wrong = user.answer(Ask(0), "Do you like rock?", 2, np.random.default_rng(0))
     assert wrong.decision.reply == AnswerReply(Answer.NO) and wrong.understood == AnswerReply(Answer.YES)

@@ -1,4 +1,6 @@
-"""`crs evaluate`: simulated conversations, a table, and a run folder."""
+"""`crs evaluate`: simulated conversations, a table, and a run folder. A run with the LLM user
+also shows how human its users talk (`crs simulate-check`'s comparison with real seekers), so its
+scores are never read without it."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from crs.cli.common import (
 
 if TYPE_CHECKING:
     from crs.data import Dataset
+    from crs.evaluation.fidelity import RunFidelity, Source
     from crs.evaluation.records import ConversationRecord
     from crs.evaluation.run_folder import RunFolder
     from crs.evaluation.runner import RunResult
@@ -51,17 +54,24 @@ FLAGS = {
     "llm.url": "llm_url",
     "llm.model": "llm_model",
     "simulator.llm.mode": "llm_mode",
+    "simulator.llm.phrasing": "llm_phrasing",
 }
 
 
 def add_parser(commands: Any) -> None:
-    from crs.registry import SIMULATORS
-
     parser = commands.add_parser(
         "evaluate",
         help="run simulated conversations and report SR@k, AT, hDCG (redial: rank movies in real dialogues, "
         "Recall@1/10/50)",
     )
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from crs.evaluation.fidelity import DEFAULT_REAL
+    from crs.registry import SIMULATORS
+
     add_data_flags(parser)
     parser.add_argument("--dataset", help="lastfm | lastfm_star | movielens | redial | a catalog folder")
     parser.add_argument("--split", help="evaluation split (default: valid)")
@@ -70,15 +80,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--simulator", help=f"one of: {', '.join(SIMULATORS.names())}, or package.module:factory"
     )
-    parser.add_argument(
-        "--llm-backend", help="--simulator llm: local (default) | remote | none (templates only)"
-    )
-    parser.add_argument("--llm-url", help="--simulator llm, remote: base URL of an OpenAI-compatible server")
-    parser.add_argument("--llm-model", help="--simulator llm, remote: model name sent with each request")
-    parser.add_argument(
-        "--llm-mode",
-        help="--simulator llm: phrase (code decides, the model words it) | decide (the model decides)",
-    )
+    add_llm_flags(parser)
     parser.add_argument(
         "--limit", type=int, help="first N shuffled target pairs (default: all; redial: first N dialogues)"
     )
@@ -96,6 +98,20 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="--dataset redial: rank without the text retriever (no embedding model; weaker, faster)",
     )
+    parser.add_argument(
+        "--fidelity-against",
+        choices=("redial", "inspired", "none"),
+        default="redial",
+        help="--simulator llm: after the run, compare the users' words with these real seekers' "
+        "(as `crs simulate-check`; default redial; none: skip)",
+    )
+    parser.add_argument(
+        "--fidelity-real",
+        type=int,
+        default=DEFAULT_REAL,
+        metavar="N",
+        help=f"--simulator llm: real messages sampled for that comparison (default {DEFAULT_REAL})",
+    )
     parser.add_argument("--out", type=Path, help="run folder (default: runs/DATASET-POLICY-TIME)")
     parser.add_argument(
         "--resume",
@@ -104,13 +120,40 @@ def add_parser(commands: Any) -> None:
         help="finish an interrupted run in its folder, with its saved settings (--workers may change)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(handler=run)
+
+
+def add_llm_flags(parser: argparse._ActionsContainer) -> None:
+    """The LLM user's model (`crs evaluate`, and `crs simulate-check` when it runs the conversations)."""
+    parser.add_argument(
+        "--llm-backend", help="--simulator llm: local (default) | remote | none (templates only)"
+    )
+    parser.add_argument("--llm-url", help="--simulator llm, remote: base URL of an OpenAI-compatible server")
+    parser.add_argument("--llm-model", help="--simulator llm, remote: model name sent with each request")
+    parser.add_argument(
+        "--llm-mode",
+        help="--simulator llm: phrase (code decides, the model words it) | decide (the model decides)",
+    )
+    parser.add_argument(
+        "--llm-phrasing",
+        help="--simulator llm, phrase mode: fixed (one fixed prompt, default) | seekers (in the manner of "
+        "real ReDial seekers: retrieved examples, sampled words, their greetings, titles and thanks)",
+    )
+
+
+def default_args() -> argparse.Namespace:
+    """Every `crs evaluate` flag at its default: a run that another command starts and adjusts."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    return parser.parse_args([])
 
 
 # Flags a resumed run may change: where things are and how many processes, not what is measured.
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, require_fidelity: bool = False) -> int:
+    """`require_fidelity`: a missing source of real seekers is an error, not a note (`crs
+    simulate-check` runs the conversations for that comparison)."""
+    from crs.evaluation.fidelity import TooFewMessagesError
     from crs.evaluation.report import format_table
     from crs.evaluation.run_folder import RunFolder, RunFolderError
     from crs.settings import run_spec
@@ -139,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             if args.resume is not None:
                 raise CliError("a ReDial run takes about a minute: start it again instead of --resume")
             return run_dialogues(args, settings, dataset, spec.split, run_folder, started)
+        real, unchecked = real_sample(args, settings, require_fidelity)  # before the run: fail fast
         try:
             result = simulate(args, settings, dataset, run_folder, done, started)
         except KeyboardInterrupt:
@@ -147,17 +191,89 @@ def run(args: argparse.Namespace) -> int:
         summary = result.summary()
         run_folder.write_metrics(summary)
         plot_run(result, run_folder.plot_path)
-    print(
-        format_table(
-            [{"policy": spec.policy, "dataset": dataset.name, **summary}], label_keys=("dataset", "policy")
+        print(
+            format_table(
+                [{"policy": spec.policy, "dataset": dataset.name, **summary}],
+                label_keys=("dataset", "policy"),
+            )
         )
-    )
-    terminations = ", ".join(f"{k} {v}" for k, v in sorted(summary["terminations"].items()))
-    print(f"\nterminations: {terminations}")
-    if done:
-        print(f"resumed: {len(done)} conversations were saved, {len(result.records) - len(done)} played now")
+        terminations = ", ".join(f"{k} {v}" for k, v in sorted(summary["terminations"].items()))
+        print(f"\nterminations: {terminations}")
+        if done:
+            print(
+                f"resumed: {len(done)} conversations were saved, {len(result.records) - len(done)} played now"
+            )
+        if real is not None:
+            try:
+                check = check_fidelity(
+                    folder, args.fidelity_against, real, settings.data_dir, spec.seed, dataset
+                )
+            except TooFewMessagesError as error:
+                if require_fidelity:
+                    raise CliError(f"{error}: run more conversations (--limit)") from None
+                print(f"\nfidelity: skipped, {error}")
+            except ValueError as error:
+                raise CliError(str(error)) from None
+            except KeyboardInterrupt:  # the run itself is complete and saved
+                print(f"\ninterrupted: check the run with `crs simulate-check {folder}`", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            else:
+                summary["fidelity"] = check.summary()
+                run_folder.write_metrics(summary)
+        elif unchecked:
+            print(f"\nfidelity: skipped, {unchecked}")
     print(f"run folder: {folder}  (transcripts, metrics.json, success_by_turn.png; `crs view {folder}`)")
     return 0
+
+
+def real_sample(
+    args: argparse.Namespace, settings: Settings, required: bool
+) -> tuple[list[str] | None, str | None]:
+    """The real seekers' messages an LLM-user run is compared with, read before the run so that a
+    missing source is known before the conversations, not after: (messages, None), or (None, why
+    there are none). Other simulators write no words: (None, None)."""
+    from crs.data.errors import DataNotFoundError
+    from crs.data.location import resolve_data_dir
+    from crs.evaluation.fidelity import MIN_MESSAGES, real_messages
+
+    if settings.evaluate.simulator != "llm" or args.fidelity_against == "none":
+        return None, None
+    if args.fidelity_real < MIN_MESSAGES:
+        raise CliError(f"--fidelity-real must be at least {MIN_MESSAGES}, got {args.fidelity_real}")
+    try:
+        data_dir = resolve_data_dir(settings.data_dir)
+        sample = real_messages(
+            data_dir, args.fidelity_against, limit=args.fidelity_real, seed=settings.evaluate.seed
+        )
+    except DataNotFoundError as error:
+        if required:
+            raise
+        return None, str(error)
+    return sample, None
+
+
+def check_fidelity(
+    folder: Path,
+    against: Source,
+    real: Sequence[str],
+    data_dir: Path | str | None,
+    seed: int,
+    dataset: Dataset | None = None,
+) -> RunFidelity:
+    """What `crs simulate-check` shows of a run folder, and what `crs evaluate --simulator llm`
+    shows after its run: the users' words against `real` seekers', printed and written into the
+    folder (`crs.evaluation.fidelity.check_run`; its errors are the caller's to word)."""
+    from crs.evaluation.fidelity import check_run, save_run_fidelity
+
+    check = check_run(folder, against, real, seed=seed, dataset=dataset, data_dir=data_dir)
+    data, plot = save_run_fidelity(check, folder)
+    print(
+        f"\nfidelity: {check.simulated.profile.messages} simulated messages against {len(real)} real "
+        f"{against} seekers' (seed {seed}); classifier AUC 0.5: cannot be told apart, 1.0: always"
+    )
+    print(check.tables())
+    print(f"\nwritten: {data}, {plot}")
+    return check
 
 
 def interrupted_note(folder: Path) -> str:
@@ -186,6 +302,20 @@ def simulate(
     from crs.settings import run_spec
 
     spec = run_spec(settings)
+    user = spec.llm_user
+    if (
+        spec.simulator == "llm"
+        and spec.llm.backend != "none"
+        and user.mode == "phrase"
+        and user.phrasing == "seekers"
+    ):
+        from crs.chat import domain_of
+
+        if domain_of(dataset) != "movies":
+            raise CliError(
+                f"--llm-phrasing seekers borrows the words of ReDial's movie seekers; {dataset.name} is "
+                f"{domain_of(dataset)}: use --llm-phrasing fixed"
+            )
     if args.policy_config is not None:  # names the file in errors about the dataset's attributes
         from crs.policy_config import load_policy_config
 

@@ -63,6 +63,16 @@ def part_of(conversation_id: str, salt: str = "redial-split-v1") -> Literal["tun
     return "tune" if digest[0] % 2 == 0 else "heldout"
 
 
+SEEKER_HALF_SALT = "redial-seekers-v1"
+
+
+def seeker_half(conversation_id: str) -> Literal["phrasing", "comparison"]:
+    """Half of the dialogues by another hash of their id: simulated users may draw their words
+    from the seekers of the "phrasing" half (`simulators.seeker_phrases`); simulated users are
+    compared with the seekers of the "comparison" half (`crs.evaluation.fidelity`)."""
+    return "phrasing" if part_of(conversation_id, salt=SEEKER_HALF_SALT) == "tune" else "comparison"
+
+
 def _answer(value: object) -> bool | None:
     return {0: False, 1: True}.get(value) if isinstance(value, int) else None
 

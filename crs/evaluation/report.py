@@ -27,6 +27,7 @@ TABLE_COLUMNS = (
     ("first_draft_agreement", "1st agree", "{:.3f}"),
     ("agreement", "agree", "{:.3f}"),
     ("regenerated_rate", "regen", "{:.3f}"),
+    ("seeker_rate", "real words", "{:.3f}"),  # --llm-phrasing seekers: real seekers' words said as they stand
     ("template_rate", "templ", "{:.3f}"),
     ("tokens_per_conversation", "tok/conv", "{:.0f}"),
     ("seconds_per_conversation", "s/conv", "{:.2f}"),
@@ -38,6 +39,7 @@ _OPTIONAL = frozenset(
         "first_draft_agreement",
         "agreement",
         "regenerated_rate",
+        "seeker_rate",
         "template_rate",
         "tokens_per_conversation",
         "seconds_per_conversation",
@@ -48,7 +50,9 @@ _OPTIONAL = frozenset(
 
 def format_table(rows: Sequence[Mapping[str, Any]], label_keys: Sequence[str] = ("policy",)) -> str:
     """A Markdown table (readable in a terminal and pasteable into the README)."""
-    columns = [c for c in TABLE_COLUMNS if c[0] not in _OPTIONAL or any(c[0] in row for row in rows)]
+    columns = [
+        c for c in TABLE_COLUMNS if c[0] not in _OPTIONAL or any(row.get(c[0]) is not None for row in rows)
+    ]
     headers = list(label_keys) + [title for _, title, _ in columns]
     lines = []
     for row in rows:

@@ -23,8 +23,13 @@ and understanding now costs turns too:
   were checked against the same reader before they were sent, so agreement is partly guaranteed;
   first-draft agreement (the model's first words kept) says how often the model got it right.
 
-The per-process context (chat, reader, language model) is built on first use in each process,
-after the fork of `--workers`: llama.cpp's threads do not survive a fork.
+- **Words like real seekers'** (`[simulator.llm] phrasing = "seekers"`): the context also holds
+  ReDial seekers' messages (`simulators.seeker_phrases`, read from the `redial` folder next to the
+  run's dataset), and the user names films its target pair's real user liked in training.
+
+The per-process context (chat, reader, language model, phrases) is built on first use in each process,
+after the fork of `--workers` (llama.cpp's threads do not survive a fork), and again for each new
+run in the process.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from crs.types import AcceptReply, Ask, Catalog, Exchange, InformReply, Recommen
 if TYPE_CHECKING:
     from crs.chat import ChatBot, ChatSession
     from simulators.llm_user import Utterance
+    from simulators.seeker_phrases import SeekerPhrases
 
 # The persona comes from SeedSequence([seed, conversation, 7]), so the user's own stream draws
 # exactly what the rule user's draws.
@@ -58,6 +64,7 @@ SPOKEN_KEYS = (
     "agreement",
     "first_draft_agreement",
     "regenerated_rate",
+    "seeker_rate",
     "template_rate",
     "tokens_per_conversation",
     "llm_seconds_per_conversation",
@@ -70,30 +77,47 @@ SPOKEN_KEYS = (
 
 @dataclass
 class _Context:
+    run: RunContext
+    pid: int
     bot: ChatBot
     backend: LLMBackend | None
+    phrases: SeekerPhrases | None = None  # real seekers' words ([simulator.llm] phrasing = "seekers")
 
 
-_CONTEXTS: dict[tuple[int, int], _Context] = {}
+_CONTEXT: _Context | None = None  # one run at a time per process
 
 
 def _context(run: RunContext) -> _Context:
-    # Keyed by process too: a forked worker builds its own model rather than reuse its parent's.
-    key = (os.getpid(), id(run))
-    context = _CONTEXTS.get(key)
-    if context is None:
+    global _CONTEXT
+    # The run itself is kept and compared, not its id(): a finished run's id is free for the next
+    # RunContext, which would then get a chat and model built for another dataset, policy or
+    # backend. The pid: a forked worker builds its own model rather than reuse its parent's.
+    context = _CONTEXT
+    if context is None or context.run is not run or context.pid != os.getpid():
         from crs.chat import ChatBot
         from simulators.llm_user import shared_understander
 
+        _CONTEXT = None  # drop an earlier run's chat and model before building this one's
         # Every worker keeps [llm] threads as it is: llama.cpp's numbers (and so the words) depend
         # on the thread count, and a run must not depend on --workers.
         llm = run.spec.llm
         backend = None if llm.backend == "none" else shared_backend(llm, run.cache_dir)
         understander = shared_understander(run.dataset.catalog, run.dataset.popularity)
         bot = ChatBot(run.dataset, run.policy, understander, max_turns=run.spec.max_turns)
-        context = _Context(bot, backend)
-        _CONTEXTS.clear()  # one run at a time per process: drop an earlier run's model
-        _CONTEXTS[key] = context
+        user = run.spec.llm_user
+        phrases = None
+        if backend is not None and user.mode == "phrase" and user.phrasing == "seekers":
+            from simulators.seeker_phrases import open_seeker_phrases
+
+            if bot.domain != "movies":
+                raise ValueError(
+                    f'[simulator.llm] phrasing = "seekers" borrows the words of ReDial\'s movie seekers; '
+                    f'{bot.domain} needs phrasing = "fixed"'
+                )
+
+            # ReDial sits next to the run's dataset in the data directory.
+            phrases = open_seeker_phrases(run.dataset.source.parent, understander, run.cache_dir)
+        context = _CONTEXT = _Context(run, os.getpid(), bot, backend, phrases)
     return context
 
 
@@ -132,6 +156,7 @@ class _Tally:
     utterances: int = 0
     first_draft_ok: int = 0
     regenerated: int = 0
+    seeker: int = 0  # a real seeker's message said as it stands
     template: int = 0
     llm_utterances: int = 0  # utterances the model was asked to word (not the plain repeats)
     agreed: int = 0
@@ -152,6 +177,8 @@ class _Tally:
                 self.first_draft_ok += 1
             elif utterance.source == "regenerated":
                 self.regenerated += 1
+            elif utterance.source == "seeker":
+                self.seeker += 1
             else:
                 self.template += 1
 
@@ -210,6 +237,8 @@ def _converse(run: RunContext, conversation_id: int) -> ConversationRecord:
             settings=user_settings,
             domain=bot.domain,
             temperature=spec.llm.temperature,
+            phrases=context.phrases,
+            liked_titles=_liked_titles(run, target.user_id, target.item),
         )
     except ValueError as error:
         return run.record(target, [], None, "error", {"error": str(error)})
@@ -299,6 +328,7 @@ def _converse(run: RunContext, conversation_id: int) -> ConversationRecord:
             "llm_utterances": tally.llm_utterances,
             "first_draft_ok": tally.first_draft_ok,
             "regenerated": tally.regenerated,
+            "seeker": tally.seeker,
             "template": tally.template,
             "agreed": tally.agreed,
             "tokens": tally.tokens,
@@ -313,6 +343,20 @@ def _converse(run: RunContext, conversation_id: int) -> ConversationRecord:
         extra["decided"] = tally.utterances - 1 - tally.clarifications
     records = turns + [_turn_record(turn, catalog) for turn in system_turns]
     return run.record(target, records, accepted, termination, extra)  # type: ignore[arg-type]
+
+
+LIKED_TITLES = 20  # of the person's best-known films, the ones a simulated user may name
+
+
+def _liked_titles(run: RunContext, user_id: Any, target: int) -> tuple[str, ...]:
+    """The best-known films of the target pair's real user (training interactions, never the
+    target), as people type them: what a seeker names to say what they like."""
+    from crs.language.titles import typed_title
+
+    dataset = run.dataset
+    history = [i for i in dataset.train.by_user.get(user_id, ()) if i != target]
+    popular = sorted(history, key=lambda i: (-dataset.popularity[i], i))[:LIKED_TITLES]
+    return tuple(typed_title(dataset.catalog.items[i].title) for i in popular)
 
 
 def _say(bot: ChatBot, session: ChatSession, text: str) -> tuple[ChatSession, UserReply | None, float]:
@@ -370,6 +414,7 @@ def spoken_summary(records: Iterable[ConversationRecord], wall_seconds: float) -
         "agreement": total("agreed") / max(total("utterances"), 1.0),
         "first_draft_agreement": total("first_draft_ok") / asked if asked else None,
         "regenerated_rate": total("regenerated") / asked if asked else None,
+        "seeker_rate": total("seeker") / asked if asked else None,
         "template_rate": total("template") / asked if asked else None,
         "tokens_per_conversation": total("tokens") / n,
         "llm_seconds_per_conversation": total("llm_seconds") / n,

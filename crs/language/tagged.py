@@ -24,7 +24,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -306,6 +306,69 @@ class RereadReport:
         }
 
 
+@dataclass(frozen=True)
+class _Reread:
+    """One utterance scored against its re-reading: what it names, what counts neither way, what
+    the reader found and offered back, and how many named films the catalog lacks."""
+
+    gold: set[int]
+    neutral: set[int]
+    found: set[int]
+    offered: frozenset[int] = frozenset()
+    outside: int = 0
+
+
+def _check_rereading(utterances: Sequence[SeekerUtterance], named: Mapping[tuple[str, int], object]) -> None:
+    keys = {(u.dialog_id, u.utterance_id) for u in utterances}
+    stale = [key for key in named if key not in keys]
+    if stale:
+        raise ValueError(f"the re-annotation names {len(stale)} utterances not in the data, e.g. {stale[0]}")
+
+
+def _score_rereading(
+    utterances: Sequence[SeekerUtterance],
+    read: Callable[[SeekerUtterance], _Reread],
+    name: Callable[[int], str],
+    what: str,
+) -> dict[str, RereadReport]:
+    """Recall and precision of `read` over every utterance, per part and "all"; the errors name
+    the `what` ("movies", "genres") missed and falsely found."""
+    counts = {part: _MentionCounts() for part in ("tune", "heldout", "all")}
+    errors: dict[str, list[dict[str, object]]] = {part: [] for part in counts}
+    neutral_found = {part: 0 for part in counts}
+    for utterance in utterances:
+        reread = read(utterance)
+        scored = reread.found - reread.neutral
+        for part in (utterance.part, "all"):
+            c = counts[part]
+            c.messages += 1
+            c.outside += reread.outside
+            c.found += len(scored & reread.gold)
+            c.false += len(scored - reread.gold)
+            c.missed += len(reread.gold - scored)
+            c.asked_back += len(reread.offered & reread.gold)
+            neutral_found[part] += len(reread.found & reread.neutral)
+        if scored != reread.gold:
+            errors[utterance.part].append(
+                {
+                    "text": utterance.text,
+                    f"missed_{what}": sorted(name(i) for i in reread.gold - scored),
+                    f"false_{what}": sorted(name(i) for i in scored - reread.gold),
+                }
+            )
+    return {
+        part: RereadReport(
+            utterances=c.messages,
+            score=Score(c.found, c.false, c.missed),
+            asked_back=c.asked_back,
+            outside_catalog=c.outside,
+            neutral=neutral_found[part],
+            errors=tuple(errors[part]),
+        )
+        for part, c in counts.items()
+    }
+
+
 def score_named_movies(
     understander: Understander,
     utterances: Sequence[SeekerUtterance],
@@ -316,10 +379,7 @@ def score_named_movies(
     utterance that is not in `utterances` (a stale annotation must not be scored)."""
     catalog = understander.catalog
     by_title = {item.title: item.index for item in catalog.items}
-    keys = {(u.dialog_id, u.utterance_id) for u in utterances}
-    stale = [key for key in named if key not in keys]
-    if stale:
-        raise ValueError(f"the re-annotation names {len(stale)} utterances not in the data, e.g. {stale[0]}")
+    _check_rereading(utterances, named)
 
     def items(titles: tuple[str, ...]) -> set[int]:
         missing = [t for t in titles if t not in by_title]
@@ -327,45 +387,20 @@ def score_named_movies(
             raise ValueError(f"the re-annotation names titles the catalog lacks: {missing[:3]}")
         return {by_title[t] for t in titles}
 
-    counts = {name: _MentionCounts() for name in ("tune", "heldout", "all")}
-    errors: dict[str, list[dict[str, object]]] = {"tune": [], "heldout": [], "all": []}
-    neutral_found = {name: 0 for name in counts}
-    for utterance in utterances:
+    def read(utterance: SeekerUtterance) -> _Reread:
         entry = named.get((utterance.dialog_id, utterance.utterance_id), NamedMovies())
         neutral = items(entry.series_titles) | items(entry.unsure)
-        gold = items(entry.movies) - neutral
         understanding = understander.understand(utterance.text)
         found = {a.item for a in understanding.acts if isinstance(a, MentionItem)}
-        offered = set(understanding.choices) - found
-        scored = found - neutral
-        for name in (utterance.part, "all"):
-            c = counts[name]
-            c.messages += 1
-            c.outside += len(entry.outside)
-            c.found += len(scored & gold)
-            c.false += len(scored - gold)
-            c.missed += len(gold - scored)
-            c.asked_back += len(offered & gold)
-            neutral_found[name] += len(found & neutral)
-        if scored != gold:
-            errors[utterance.part].append(
-                {
-                    "text": utterance.text,
-                    "missed_movies": sorted(catalog.items[i].title for i in gold - scored),
-                    "false_movies": sorted(catalog.items[i].title for i in scored - gold),
-                }
-            )
-    return {
-        name: RereadReport(
-            utterances=c.messages,
-            score=Score(c.found, c.false, c.missed),
-            asked_back=c.asked_back,
-            outside_catalog=c.outside,
-            neutral=neutral_found[name],
-            errors=tuple(errors[name]),
+        return _Reread(
+            gold=items(entry.movies) - neutral,
+            neutral=neutral,
+            found=found,
+            offered=frozenset(understanding.choices) - found,
+            outside=len(entry.outside),
         )
-        for name, c in counts.items()
-    }
+
+    return _score_rereading(utterances, read, lambda i: catalog.items[i].title, "movies")
 
 
 def score_named_genres(
@@ -378,10 +413,8 @@ def score_named_genres(
     ValueError on a genre the catalog does not have or an utterance not in `utterances`."""
     catalog = understander.catalog
     genres = {a.name: a.index for a in catalog.attributes if a.group == "genre"}
-    keys = {(u.dialog_id, u.utterance_id) for u in utterances}
-    stale = [key for key in named if key not in keys]
-    if stale:
-        raise ValueError(f"the re-annotation names {len(stale)} utterances not in the data, e.g. {stale[0]}")
+    genre_indices = set(genres.values())
+    _check_rereading(utterances, named)
 
     def indices(names: tuple[str, ...]) -> set[int]:
         missing = [g for g in names if g not in genres]
@@ -389,14 +422,9 @@ def score_named_genres(
             raise ValueError(f"the re-annotation names genres the catalog lacks: {missing[:3]}")
         return {genres[g] for g in names}
 
-    counts = {name: _MentionCounts() for name in ("tune", "heldout", "all")}
-    errors: dict[str, list[dict[str, object]]] = {"tune": [], "heldout": [], "all": []}
-    neutral_found = {name: 0 for name in counts}
-    genre_indices = set(genres.values())
-    for utterance in utterances:
+    def read(utterance: SeekerUtterance) -> _Reread:
         entry = named.get((utterance.dialog_id, utterance.utterance_id), NamedGenres())
         neutral = indices(entry.unsure)
-        gold = (indices(entry.genres) | indices(entry.unwanted)) - neutral
         found = {
             attribute
             for act in understander.understand(utterance.text).acts
@@ -404,33 +432,11 @@ def score_named_genres(
             for attribute in (*act.attributes, *act.unwanted)
             if attribute in genre_indices
         }
-        scored = found - neutral
-        for name in (utterance.part, "all"):
-            c = counts[name]
-            c.messages += 1
-            c.found += len(scored & gold)
-            c.false += len(scored - gold)
-            c.missed += len(gold - scored)
-            neutral_found[name] += len(found & neutral)
-        if scored != gold:
-            errors[utterance.part].append(
-                {
-                    "text": utterance.text,
-                    "missed_genres": sorted(catalog.attributes[i].name for i in gold - scored),
-                    "false_genres": sorted(catalog.attributes[i].name for i in scored - gold),
-                }
-            )
-    return {
-        name: RereadReport(
-            utterances=c.messages,
-            score=Score(c.found, c.false, c.missed),
-            asked_back=0,
-            outside_catalog=0,
-            neutral=neutral_found[name],
-            errors=tuple(errors[name]),
+        return _Reread(
+            gold=(indices(entry.genres) | indices(entry.unwanted)) - neutral, neutral=neutral, found=found
         )
-        for name, c in counts.items()
-    }
+
+    return _score_rereading(utterances, read, lambda i: catalog.attributes[i].name, "genres")
 
 
 __all__ = [

@@ -52,6 +52,15 @@ _TRAILING_ARTICLE = re.compile(
 )
 
 
+def typed_title(title: str) -> str:
+    """A catalog title as a person types it: "Lion King, The (1994)" -> "The Lion King", and
+    "Cold Fish (Tsumetai nettaigyo) (2010)" -> "Cold Fish"."""
+    base = _TITLE_YEAR.sub("", title.strip()).strip()
+    base = " ".join(_PARENS.sub("", base).split()) if not base.startswith("(") else base
+    moved = _TRAILING_ARTICLE.match(base)
+    return f"{moved.group(2)} {moved.group(1)}" if moved else base
+
+
 def digits_for_numerals(folded_words: Iterable[str]) -> list[str]:
     """Roman numerals read as digits, the way title keys store them ("rocky ii" -> "rocky 2")."""
     return [LEXICON.roman_numerals.get(word, word) for word in folded_words]

@@ -55,6 +55,10 @@ class GenerationRequest:
     temperature: float = 0.0
     seed: int = 0
     stop: tuple[str, ...] = ("\n",)
+    # A prompt that shares little with the one before (retrieved examples that vary per turn)
+    # is cheaper evaluated from scratch, in batches, than one token at a time after a reused
+    # prefix (crs.llm.local); other backends ignore it.
+    fresh: bool = False
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (not self.messages):

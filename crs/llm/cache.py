@@ -25,6 +25,8 @@ FORMAT = 1
 def request_key(backend_name: str, request: GenerationRequest) -> str:
     """sha256 of the canonical JSON of (backend name, every request field)."""
     fields = dataclasses.asdict(request)  # messages become dicts, tuples lists: JSON-ready
+    if not fields["fresh"]:
+        del fields["fresh"]  # keys from before the field existed stay valid
     canonical = json.dumps(
         {"backend": backend_name, "request": fields},
         sort_keys=True,
