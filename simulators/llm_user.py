@@ -537,21 +537,20 @@ class LLMUser:
         self, decision: Decision, context: SystemAction | None, system_text: str, seed: int
     ) -> Utterance:
         """Words in the manner of real seekers: the model writes the decision after a few real
-        messages of the same kind, nearest in meaning to the plain wording and drawn at random
-        (the seed fixes which), at `phrasing_temperature`. When our reader does not get the
-        decision back, one of those real messages is said as it stands if it carries the decision
-        where it is said, else the template."""
+        messages of the same kind, near in meaning to the decision and drawn at random (the seed
+        fixes which), at `phrasing_temperature`. When our reader does not get the decision back,
+        a real message of that kind is said as it stands if it carries the decision where it is
+        said; a wish is put after the beginning of a real opening; else the template."""
         from simulators.seeker_phrases import BARE_WORD_KINDS
 
         assert self.phrases is not None
         kind = _kind_of(decision, context)
-        plain = self._decision_words(decision, context)  # what to look for: "no (Horror)"
+        decided = self._decision_words(decision, context)  # also what to look for: "no (Horror)"
         local = np.random.default_rng(seed)
-        shots = self.phrases.examples(kind, plain, local, k=SEEKER_SHOTS, verbosity=self.persona.verbosity)
+        shots = self.phrases.examples(kind, decided, local, k=SEEKER_SHOTS, verbosity=self.persona.verbosity)
         prompt = _SEEKERS_HEADER.format(domain=self.domain) + "".join(
             f"Decision: {shot.label(kind)}\nPerson: {shot.text}\n" for shot in shots
         )
-        decided = self._decision_words(decision, context)
         prompt += f"{self._bot_line(context, system_text)}\nDecision: {decided}\nPerson:"
         request = GenerationRequest(
             prompt=prompt,
