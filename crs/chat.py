@@ -767,7 +767,9 @@ def build_bot(settings: Settings, use_retriever: bool = False, progress: Progres
     if use_retriever:
         from crs.retrieval import open_retriever
 
-        retriever = open_retriever(dataset.catalog, dataset.name, cache_dir, progress=progress)
+        retriever = open_retriever(
+            dataset.catalog, dataset.name, cache_dir, progress=progress, chroma_url=chat.chroma_url
+        )
         retriever.warm_up()
     understander = Understander(
         dataset.catalog,

@@ -45,12 +45,12 @@ class AttributeIndex:
     @classmethod
     def from_rows(cls, item_rows: Sequence[Sequence[int]], n_attributes: int) -> AttributeIndex:
         """The index of items whose attribute indices are `item_rows` (row i: item i's attributes)."""
-        postings: list[list[int]] = [[] for _ in range(n_attributes)]
-        for item, attributes in enumerate(item_rows):
-            for attribute in attributes:
-                postings[attribute].append(item)
         item_pointers, item_attributes = csr(item_rows)
-        attribute_pointers, attribute_items = csr([tuple(p) for p in postings])
+        entry_items = np.repeat(np.arange(len(item_rows), dtype=np.int64), np.diff(item_pointers))
+        # A stable sort by attribute lists each attribute's items in ascending order.
+        attribute_items = entry_items[np.argsort(item_attributes, kind="stable")]
+        attribute_pointers = np.zeros(n_attributes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(item_attributes, minlength=n_attributes), out=attribute_pointers[1:])
         return cls(
             n_items=len(item_rows),
             n_attributes=n_attributes,

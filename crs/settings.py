@@ -142,7 +142,43 @@ def finite(number: float) -> bool:
 
 
 def _llm_url_problem(url: str) -> str:
-    from crs.llm.remote import url_problem  # crs.llm reads these settings: imported when used
+    from crs.llm.endpoints import urls_problem  # crs.llm reads these settings: imported when used
+
+    return urls_problem(url)
+
+
+ENGINES = ("local", "ray")  # what plays an evaluation's conversations (`crs.evaluation.runner`)
+
+
+def ray_address_parts(address: str) -> tuple[str, str, int] | None:
+    """A Ray cluster's address as (scheme, host, port): "HOST:PORT" (the head node's GCS, scheme
+    "") or "ray://HOST:PORT" (Ray Client, scheme "ray"); None for "" (start a local Ray instance)
+    and "auto" (the cluster this machine runs, or $RAY_ADDRESS). Raises ValueError on others."""
+    if address in ("", "auto"):
+        return None
+    scheme, separator, rest = address.partition("://")
+    if not separator:
+        scheme, rest = "", address
+    host, colon, port = rest.rpartition(":")
+    if scheme not in ("", "ray") or not colon or not host or "/" in rest or not port.isdigit():
+        raise ValueError(
+            f'expected "" (a local Ray instance), "auto", HOST:PORT or ray://HOST:PORT, got {address!r}'
+        )
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"the port must be between 1 and 65535, got {port} in {address!r}")
+    return scheme, host.strip("[]"), int(port)
+
+
+def ray_address_problem(address: str) -> str:
+    try:
+        ray_address_parts(address)
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+def _chroma_url_problem(url: str) -> str:
+    from crs.retrieval.server import url_problem  # no chromadb import: only the URL is parsed
 
     return url_problem(url)
 
@@ -189,6 +225,8 @@ class EvaluateSettings(Checked):
     offset: int = setting(0, minimum=0)
     seed: int = setting(0, minimum=0)
     workers: int = setting(1, minimum=1)
+    engine: str = setting("local", choices=ENGINES)
+    ray_address: str = setting("", problem=lambda address: ray_address_problem(address))
     max_turns: int = setting(15, minimum=2)
     answer_noise: float = setting(0.0, minimum=0.0, maximum=1.0)
     dont_know: float = setting(0.0, minimum=0.0, maximum=1.0)
@@ -202,6 +240,7 @@ class ChatSettings(Checked):
     scorer: str = setting("bpr", choices=("bpr", "popularity"))
     port: int = setting(0, minimum=0, maximum=65535)
     retriever: bool = setting(True)
+    chroma_url: str = setting("", problem=lambda url: _chroma_url_problem(url))
     log_dir: str = setting("")
     session_minutes: float = setting(60.0, minimum=0.01)
 
@@ -214,6 +253,7 @@ class LLMSettings(Checked):
     api_key_env: str = setting("CRS_LLM_API_KEY")
     timeout_s: float = setting(60.0, minimum=0.001)
     retries: int = setting(2, minimum=0)
+    concurrency: int = setting(4, minimum=1)
     threads: int = setting(2, minimum=1)
     cache: bool = setting(True)
     temperature: float = setting(0.0, minimum=0.0)
@@ -332,7 +372,10 @@ class RunSpec(Checked):
     limit: int | None = setting(None, minimum=1)  # first N conversations after `offset`; None = all
     offset: int = setting(0, minimum=0)  # skip the first N shuffled pairs (4000: tuning pairs only)
     seed: int = setting(0, minimum=0)
+    # How the conversations are played, never what they give: results are identical for any value.
     workers: int = setting(1, minimum=1)
+    engine: str = setting("local", choices=ENGINES)  # local: this machine's processes | ray: Ray tasks
+    ray_address: str = setting("", problem=lambda address: ray_address_problem(address))
     max_turns: int = setting(15, minimum=2)
     answer_noise: float = setting(0.0, minimum=0.0, maximum=1.0)
     dont_know: float = setting(0.0, minimum=0.0, maximum=1.0)
@@ -357,6 +400,8 @@ def run_spec(settings: Settings, trace: bool = False) -> RunSpec:
         offset=run.offset,
         seed=run.seed,
         workers=run.workers,
+        engine=run.engine,
+        ray_address=run.ray_address,
         max_turns=run.max_turns,
         answer_noise=run.answer_noise,
         dont_know=run.dont_know,

@@ -33,24 +33,31 @@ than the turn it costs, which makes the policy recommend early when the prior is
 ask when the belief is spread. A "don't know" is expected at the user's own rate so far, and
 costs a turn without changing the belief.
 
+Large catalogs. Above `max_candidates` items, a conversation weighs only the `max_candidates`
+items most probable after the user's opening (a pool chosen once per conversation from the
+prior and the opening, so every later turn costs the size of the pool, not of the catalog). The
+pool is a function of the user and the opening alone, so decisions stay a function of the state.
+Smaller catalogs (every benchmark dataset) are weighed whole, exactly as without a pool.
+
 Every decision can be explained: `decide(state)` returns the numbers behind it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crs.index import FloatArray, IntArray
+from crs.index import AttributeIndex, BoolArray, FloatArray, IntArray
 from crs.protocol import tuning_pairs
 from crs.types import (
     Answer,
     AnswerReply,
     Ask,
     DialogueState,
+    Exchange,
     GiveUp,
     InformReply,
     Recommend,
@@ -73,13 +80,13 @@ PRIOR_FORMAT = 1
 NEGLIGIBLE = 1e-5
 
 
-def _said_last(state: DialogueState) -> dict[int, int]:
+def _said_last(history: Sequence[Exchange]) -> dict[int, int]:
     """Attribute -> the history position of the user's last volunteered statement about it ("no
     comedy after all"): it overrides what they said or answered about it before. Answers do not
     override each other: contradicting answers are evidence of a noisy user, which the error
     model learns from. In the simulated protocol nothing is ever stated twice."""
     last: dict[int, int] = {}
-    for turn, exchange in enumerate(state.history):
+    for turn, exchange in enumerate(history):
         reply = exchange.reply
         if isinstance(reply, InformReply):
             for attribute in (*reply.attributes, *reply.unwanted):
@@ -115,9 +122,34 @@ class Decision:
         return tuple(sorted(trace, key=lambda candidate: candidate.score))
 
 
+@dataclass(frozen=True, eq=False)
+class CandidatePool:
+    """The items a conversation on a large catalog weighs (ascending), with which of them carry
+    each attribute the conversation has touched (filled as it goes: a conversation touches a
+    dozen attributes, and each costs one pass over the catalog's mask of it)."""
+
+    items: IntArray
+    catalog_index: AttributeIndex
+    memberships: dict[int, BoolArray] = field(default_factory=dict)
+
+    def mask_of(self, attribute: int) -> BoolArray:
+        """Which pool items carry `attribute`, in pool order."""
+        mask = self.memberships.get(attribute)
+        if mask is None:  # the same array whoever computes it first: safe to share between threads
+            mask = self.memberships[attribute] = self.catalog_index.mask_of(attribute)[self.items]
+        return mask
+
+    def positions(self, items: IntArray) -> IntArray:
+        """Positions in the pool of those of `items` that are in it."""
+        if len(self.items) == 0:
+            return np.zeros(0, dtype=np.int64)
+        positions = np.minimum(np.searchsorted(self.items, items), len(self.items) - 1)
+        return positions[self.items[positions] == items]
+
+
 class BeliefPolicy(PolicyBase):
     name = "belief"
-    cache_attributes = (*PolicyBase.cache_attributes, "_prior", "_last_decision", "_similarity")
+    cache_attributes = (*PolicyBase.cache_attributes, "_prior", "_last_decision", "_similarity", "_pool")
     learns = True
     trace_score = "expected turns to the item, minus the worth of an early success (lower is better)"
 
@@ -140,6 +172,7 @@ class BeliefPolicy(PolicyBase):
         use_prior: bool = True,
         prior_l2: float = 0.001,
         prior_seed: int = 0,
+        max_candidates: int = 20_000,
         training: TrainingContext | None = None,
         questions: Mapping[str, Any] | None = None,
     ) -> None:
@@ -175,6 +208,11 @@ class BeliefPolicy(PolicyBase):
         if similar_weight < 0:
             raise ValueError(f"similar_weight must be non-negative, got {similar_weight}")
         self.similar_weight = similar_weight
+        if max_candidates < 0:
+            raise ValueError(f"max_candidates must be 0 (every item) or positive, got {max_candidates}")
+        self.max_candidates = max_candidates
+        # The last conversation's candidate pool, keyed by (user, opening): one tuple, replaced whole.
+        self._pool: tuple[tuple[UserId, Any], CandidatePool] | None = None
         self._similarity: ItemSimilarity | None = None
         self.features = PriorFeatures(dataset, scorer)
         self.trained: Trained | None = None
@@ -226,11 +264,12 @@ class BeliefPolicy(PolicyBase):
         of the chat) is the opposite case, and gets `cold_user_popularity` x log popularity."""
         cached = self._prior  # one tuple, read and replaced whole: see PolicyBase.user_context
         if cached is None or cached[0] != user_id:
-            _, seen = self.user_context(user_id)
+            # Not `user_context`: its scores are the scorer's, which the prior's features hold.
+            seen = np.asarray(self.dataset.train.items_of(user_id), dtype=np.int64)
             if len(seen) == 0:
                 logits = self.cold_user_popularity * np.log1p(self.dataset.popularity)
             else:
-                logits = self.prior_weight * (self.features.matrix(user_id) @ self.prior_weights)
+                logits = self.prior_weight * self.features.logits(user_id, self.prior_weights)
             logits[seen] = -np.inf
             cached = self._prior = (user_id, logits)
         return cached[1]
@@ -263,41 +302,32 @@ class BeliefPolicy(PolicyBase):
         evidence[np.asarray([*liked, *disliked], dtype=np.int64)] = -np.inf
         return evidence
 
+    def candidate_pool(self, state: DialogueState) -> CandidatePool | None:
+        """The items this conversation weighs, or None for every item: see "Large catalogs"
+        above. Chosen from the prior and the opening only, once per conversation."""
+        limit = self.max_candidates
+        if not limit or self.dataset.catalog.n_items <= limit or not state.history:
+            return None
+        key = (state.user.id, state.history[0])
+        cached = self._pool  # one tuple, read and replaced whole: see PolicyBase.user_context
+        if cached is None or cached[0] != key:
+            # After the opening alone every item has the same answers' likelihood, so the most
+            # probable items are those of the highest prior plus statements.
+            logits, _, _ = self._read(state.user.id, state.history[:1], (), None, None)
+            keep = np.argpartition(-logits, limit - 1)[:limit]
+            items = np.sort(keep[np.isfinite(logits[keep])])
+            cached = self._pool = (key, CandidatePool(items, self.index))
+        return cached[1]
+
     def belief(
         self, state: DialogueState, evidence: FloatArray | None = None
     ) -> tuple[IntArray, FloatArray, float]:
         """The items still worth considering, their probabilities (summing to 1, best first not
         guaranteed) and the posterior mean of the user's error rate."""
-        logits = self.prior_logits(state.user.id).copy()
-        if evidence is not None:  # e.g. how well each item matches the user's own words
-            logits += evidence
-        n = len(logits)
-        agree = np.zeros(n)
-        disagree = np.zeros(n)
-        log_inform_yes, log_inform_no = np.log1p(-self.inform_error), np.log(self.inform_error)
-        said_last = _said_last(state)
-        for turn, exchange in enumerate(state.history):
-            action, reply = exchange.action, exchange.reply
-            if isinstance(reply, InformReply):
-                for attribute in reply.attributes:
-                    if said_last.get(attribute, turn) == turn:
-                        logits += np.where(self.index.mask_of(attribute), log_inform_yes, log_inform_no)
-                for attribute in reply.unwanted:
-                    if said_last.get(attribute, turn) == turn:
-                        logits += np.where(self.index.mask_of(attribute), log_inform_no, log_inform_yes)
-                if reply.liked_items or reply.disliked_items:
-                    logits += self.similar_evidence(reply.liked_items, reply.disliked_items)
-            elif isinstance(reply, AnswerReply) and isinstance(action, Ask):
-                if reply.answer is Answer.DONT_KNOW or said_last.get(action.attribute, turn) > turn:
-                    continue
-                has = self.index.mask_of(action.attribute)
-                agrees = has if reply.answer is Answer.YES else ~has
-                agree += agrees
-                disagree += ~agrees
-            if isinstance(action, Recommend) and isinstance(reply, (RejectReply, InformReply)):
-                logits[np.asarray(action.items, dtype=np.int64)] = -np.inf
-        if state.rejected_items:  # also films turned down one by one ("not this one" in the chat)
-            logits[np.asarray(state.rejected_items, dtype=np.int64)] = -np.inf
+        pool = self.candidate_pool(state) if evidence is None else None
+        logits, agree, disagree = self._read(
+            state.user.id, state.history, state.rejected_items, evidence, pool
+        )
         # Mixture over the error rate: log sum_k w_k (1-e_k)^agree e_k^disagree, per item.
         per_rate = (
             self.log_error_weights[:, None]
@@ -310,14 +340,65 @@ class BeliefPolicy(PolicyBase):
         if not finite.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0), float(self.error_rates[0])
         best = posterior[finite].max()
-        items = np.flatnonzero(finite & (posterior >= best + np.log(NEGLIGIBLE)))
-        probabilities = np.exp(posterior[items] - best)
+        kept = np.flatnonzero(finite & (posterior >= best + np.log(NEGLIGIBLE)))
+        probabilities = np.exp(posterior[kept] - best)
         probabilities /= probabilities.sum()
         # Posterior over the error rate (summed over items), for the next answer's model.
-        joint = logits[items][None, :] + per_rate[:, items]
+        joint = logits[kept][None, :] + per_rate[:, kept]
         rate_posterior = np.exp(joint - joint.max()).sum(axis=1)
         error_rate = float(rate_posterior @ self.error_rates / rate_posterior.sum())
+        items = kept if pool is None else pool.items[kept]
         return items, probabilities, error_rate
+
+    def _read(
+        self,
+        user_id: UserId,
+        history: Sequence[Exchange],
+        rejected_items: Sequence[int],
+        evidence: FloatArray | None,
+        pool: CandidatePool | None,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """What the conversation says about each item of `pool` (None: of the catalog), in that
+        order: log prior plus statements, and how many answers agree and disagree with it."""
+        prior = self.prior_logits(user_id)
+        if evidence is not None:  # e.g. how well each item matches the user's own words
+            prior = prior + evidence
+        logits = prior.copy() if pool is None else prior[pool.items]
+        masks = self.index if pool is None else pool  # mask_of(attribute): in `logits` order
+        n = len(logits)
+        agree = np.zeros(n)
+        disagree = np.zeros(n)
+        log_inform_yes, log_inform_no = np.log1p(-self.inform_error), np.log(self.inform_error)
+        said_last = _said_last(history)
+
+        def rule_out(items: Sequence[int]) -> None:
+            ruled = np.asarray(items, dtype=np.int64)
+            logits[ruled if pool is None else pool.positions(ruled)] = -np.inf
+
+        for turn, exchange in enumerate(history):
+            action, reply = exchange.action, exchange.reply
+            if isinstance(reply, InformReply):
+                for attribute in reply.attributes:
+                    if said_last.get(attribute, turn) == turn:
+                        logits += np.where(masks.mask_of(attribute), log_inform_yes, log_inform_no)
+                for attribute in reply.unwanted:
+                    if said_last.get(attribute, turn) == turn:
+                        logits += np.where(masks.mask_of(attribute), log_inform_no, log_inform_yes)
+                if reply.liked_items or reply.disliked_items:
+                    similar = self.similar_evidence(reply.liked_items, reply.disliked_items)
+                    logits += similar if pool is None else similar[pool.items]
+            elif isinstance(reply, AnswerReply) and isinstance(action, Ask):
+                if reply.answer is Answer.DONT_KNOW or said_last.get(action.attribute, turn) > turn:
+                    continue
+                has = masks.mask_of(action.attribute)
+                agrees = has if reply.answer is Answer.YES else ~has
+                agree += agrees
+                disagree += ~agrees
+            if isinstance(action, Recommend) and isinstance(reply, (RejectReply, InformReply)):
+                rule_out(action.items)
+        if rejected_items:  # also films turned down one by one ("not this one" in the chat)
+            rule_out(rejected_items)
+        return logits, agree, disagree
 
     # --- decisions ------------------------------------------------------------------------------
 
@@ -391,7 +472,9 @@ class BeliefPolicy(PolicyBase):
 
         if self.is_last_action(state) or len(items) <= self.list_size or not self.may_ask(state):
             return decision(recommendation)
-        share = self.index.attribute_counts(items, probabilities)
+        # The candidates' attributes, gathered once: the shares and the lookahead's memberships.
+        flat, owners = self.index.gather_attributes(items)
+        share = np.bincount(flat, weights=probabilities[owners], minlength=self.index.n_attributes)
         yes = share * (1.0 - error_rate) + (1.0 - share) * error_rate
         gain = binary_entropy(yes) - float(binary_entropy(np.array([error_rate]))[0])
         asked = list(state.asked_attributes)
@@ -408,8 +491,10 @@ class BeliefPolicy(PolicyBase):
         dont_know = self.dont_know_rate(state)
         best_cost, best_question, best_score = np.inf, -1, -np.inf
         for attribute in shortlist[np.lexsort((shortlist, -gain[shortlist]))]:
+            has = np.zeros(len(items), dtype=bool)
+            has[owners[flat == attribute]] = True
             cost = self.ask_cost(
-                items, probabilities, int(attribute), error_rate, dont_know, turns_left, step
+                items, probabilities, int(attribute), error_rate, dont_know, turns_left, step, has=has
             )
             costs.append((int(attribute), float(cost)))
             if weights is None:
@@ -437,10 +522,13 @@ class BeliefPolicy(PolicyBase):
         turns_left: int,
         step: int,
         gain_weight: float | None = None,
+        has: BoolArray | None = None,
     ) -> float:
         """Expected cost of asking `attribute` now and then recommending only (see
-        `expected_turns`). `probabilities` must be in decreasing order."""
-        has = self.index.mask_of(attribute)[items]
+        `expected_turns`). `probabilities` must be in decreasing order; `has`: which of `items`
+        carry `attribute`, when the caller knows it already."""
+        if has is None:
+            has = self.index.mask_of(attribute)[items]
         # Within each group the order of `probabilities` is kept, so each branch's ranking is a
         # merge of the two groups' heads: no sort of the whole belief per branch.
         with_attribute, without_attribute = probabilities[has], probabilities[~has]

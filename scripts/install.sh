@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Everything crs needs, in .venv next to this repository: `bash scripts/install.sh` for using it,
 # `bash scripts/install.sh --test` for its tests too (pytest, ruff, mypy, Selenium and Debian's
-# Chromium for the browser test). Safe to run again: it only adds what is missing.
+# Chromium for the browser test, Ray for the cluster tests). Safe to run again: it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
 if [ "${1:-}" = "--test" ]; then
-    extras="[dev]"
+    extras="[dev,ray]"
 elif [ -n "${1:-}" ]; then
     echo "usage: bash scripts/install.sh [--test]" >&2
     exit 2

@@ -667,6 +667,143 @@ def fidelity_runs() -> str:
     return table(headers, rows)
 
 
+# --- benchmarks/scale.py ------------------------------------------------------------------------
+
+
+def scale() -> str:
+    data = load("scale.json")
+    rows = []
+    for r in sorted(data["results"], key=lambda r: (r["attributes"], r["items"])):
+        belief, entropy = r["belief"], r["max_entropy"]
+        rows.append(
+            [
+                f"{r['items']:,}",
+                f"{r['attributes']:,}",
+                f"{r['load_s']:.1f}",
+                f"{r['bpr_s'] + r['prior_s']:.1f}",
+                f"{r['peak_rss_gb']:.2f}",
+                f"{belief['decision_ms_p50']:.1f} / {belief['decision_ms_p95']:.1f}",
+                f"{belief['first_decision_ms_p50']:.0f}",
+                f"{belief['later_decision_ms_p50']:.1f} / {belief['later_decision_ms_p95']:.1f}",
+                f"{entropy['decision_ms_p50']:.1f} / {entropy['decision_ms_p95']:.1f}",
+                f"{belief['conversations_per_second']:.1f} / {entropy['conversations_per_second']:.1f}",
+                f"{belief['sr15']:.2f} / {entropy['sr15']:.2f}",
+            ]
+        )
+    headers = [
+        "items",
+        "attributes",
+        "load s",
+        "training s",
+        "peak GB",
+        "belief p50 / p95 ms",
+        "belief 1st ms",
+        "belief later p50 / p95 ms",
+        "max_entropy p50 / p95 ms",
+        "conv/s belief / max_entropy",
+        "SR@15 belief / max_entropy",
+    ]
+    lines = [table(headers, rows)]
+    for attributes, slopes in data["growth_exponents"].items():
+        shown = ", ".join(
+            f"{name} {slope:.2f}"
+            for name, slope in slopes.items()
+            if slope is not None and name in SCALE_EXPONENTS
+        )
+        lines.append(f"\nGrowth exponents ({int(attributes):,} attributes; 1 = linear): {shown}.\n")
+    return "".join(lines)
+
+
+def ray_engine() -> str:
+    data = load("ray_engine.json")
+    rows = []
+    for r in data["rows"]:
+        ray = "ratio_warm" in r
+        rows.append(
+            [
+                r["engine"],
+                str(r["cpus"]),
+                f"{r['conv_per_s']:.1f}",
+                f"{r['ratio_warm']:.2f}" if ray else "",
+                f"{r['startup_s']:.1f}" if ray else "",
+                f"{r['ship_mb']:.1f}" if ray else "",
+                f"{r['ratio_end_to_end']:.2f}" if ray else "",
+            ]
+        )
+    headers = [
+        "engine",
+        "CPUs",
+        "conv/s",
+        "vs pool, once started",
+        "start-up s",
+        "shipped MB",
+        "vs pool, one run",
+    ]
+    return table(headers, rows)
+
+
+def llm_endpoints() -> str:
+    report = load("llm_endpoints.json")
+    base = report["rows"][0]["requests_per_s"]
+    rows = [
+        [
+            row["setup"],
+            f2(row["requests_per_s"]),
+            f2(row["requests_per_s"] / base),
+            " / ".join(f"{share:.0%}" for share in row["share"]),
+            str(sum(row["failed_tries"])),
+        ]
+        for row in report["rows"]
+    ]
+    return table(["setup", "requests/s", "vs 1 server of 1 thread", "share per server", "failed tries"], rows)
+
+
+def vector_store() -> str:
+    data = load("vector_store.json")
+    rows = []
+    runs = sorted(data["runs"].values(), key=lambda run: (run["items"], -_construction_ef(run)))
+    for run in runs:
+        for mode, m in run["modes"].items():
+            ef = m.get("construction_ef")
+            label = mode if ef in (None, 100) else f"{mode}, build ef {ef}"
+            rows.append(
+                [
+                    f"{run['items']:,}",
+                    label,
+                    f"{m['add_seconds']:.0f}" if "add_seconds" in m else "",
+                    f"{m['query']['p50_ms']:.1f}",
+                    f"{m['query']['p95_ms']:.1f}",
+                    f3(m["top10_overlap_with_exact"]),
+                    f"{m['disk_bytes'] / 1e6:,.0f}" if "disk_bytes" in m else "",
+                ]
+            )
+    headers = [
+        "vectors",
+        "store",
+        "add s",
+        "query p50 ms",
+        "query p95 ms",
+        "top-10 overlap with exact",
+        "disk MB",
+    ]
+    return table(headers, rows)
+
+
+def _construction_ef(run: dict[str, Any]) -> int:
+    return min((m.get("construction_ef", 100) for m in run["modes"].values()), default=100)
+
+
+SCALE_EXPONENTS = (
+    "load (s)",
+    "training (s)",
+    "peak memory (GB)",
+    "belief decision p95 (ms)",
+    "belief later decisions p95 (ms)",
+    "belief first decision p50 (ms)",
+    "max_entropy decision p95 (ms)",
+)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "policies-first": policies_first,
     "policies-full": policies_full,
@@ -686,6 +823,10 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "mentions": mentions,
     "redial": redial,
     "redial-published": redial_published,
+    "scale": scale,
+    "ray-engine": ray_engine,
+    "llm-endpoints": llm_endpoints,
+    "vector-store": vector_store,
 }
 
 

@@ -332,3 +332,61 @@ def test_all_pairs_of_code_items_are_told_apart() -> None:
     dataset = code_catalog(4)
     codes = [frozenset(item.attributes) for item in dataset.catalog.items]
     assert all(a != b for a, b in itertools.combinations(codes, 2))
+
+
+def _conversation_states(dataset: Dataset, policy: BeliefPolicy, conversations: int) -> list[DialogueState]:
+    """Every state `policy` decided in, over the first valid conversations (10 % wrong answers)."""
+    states = []
+    for conversation, (user_id, target) in enumerate(target_pairs(dataset, "valid", conversations)):
+        rng = np.random.default_rng(conversation)
+        user = simulated_user(dataset.catalog, int(target), SimulatorOptions(answer_noise=0.1))
+        env = ConversationEnv(dataset.user(int(user_id)), user, max_turns=15)
+        state, _ = env.reset(rng)
+        while not state.finished:
+            states.append(state)
+            state, *_ = env.step(policy.act(state, rng))
+    return states
+
+
+def test_a_candidate_pool_weighs_exactly_its_items_and_depends_on_the_state_alone(
+    lastfm_star: Dataset,
+) -> None:
+    """Above `max_candidates` items a conversation weighs the pool chosen after its opening: its
+    belief is the exact belief with every other item ruled out, and it is the same whichever
+    states were decided before (the pool is keyed by user and opening, not by call order)."""
+    scorer = PopularityScorer(lastfm_star)
+    pooled = BeliefPolicy(lastfm_star, scorer, use_prior=False, max_candidates=600)
+    states = _conversation_states(lastfm_star, pooled, 6)
+    assert len(states) >= 12
+    exact = BeliefPolicy(lastfm_star, scorer, use_prior=False, max_candidates=0)
+    fresh = BeliefPolicy(lastfm_star, scorer, use_prior=False, max_candidates=600)
+    for state in reversed(states):  # another order than the one the pools were first built in
+        pool = fresh.candidate_pool(state)
+        assert pool is not None and len(pool.items) == 600
+        outside = np.full(lastfm_star.catalog.n_items, -np.inf)
+        outside[pool.items] = 0.0
+        items, probabilities, error_rate = fresh.belief(state)
+        expected = exact.belief(state, evidence=outside)
+        np.testing.assert_array_equal(items, expected[0])
+        np.testing.assert_array_equal(probabilities, expected[1])
+        assert error_rate == expected[2]
+        assert fresh.act(state, np.random.default_rng(0)) == pooled.act(state, np.random.default_rng(0))
+    # The pool holds the items the opening points to (the prior is uniform here): all of them, or
+    # only them when they are more than the pool holds.
+    for state in states:
+        opening = state.history[0].reply
+        assert isinstance(opening, InformReply)
+        pool = fresh.candidate_pool(state)
+        assert pool is not None
+        pointed = set(lastfm_star.catalog.index.items_with(opening.attributes[0]).tolist())
+        pointed -= set(lastfm_star.train.items_of(state.user.id))
+        in_pool = set(pool.items.tolist())
+        assert pointed <= in_pool or in_pool <= pointed
+
+
+def test_catalogs_within_max_candidates_are_weighed_whole(lastfm_star: Dataset) -> None:
+    policy = BeliefPolicy(lastfm_star, PopularityScorer(lastfm_star), use_prior=False)
+    state = _conversation_states(lastfm_star, policy, 1)[0]
+    assert policy.max_candidates >= lastfm_star.catalog.n_items and policy.candidate_pool(state) is None
+    with pytest.raises(ValueError, match="max_candidates"):
+        BeliefPolicy(lastfm_star, PopularityScorer(lastfm_star), use_prior=False, max_candidates=-1)

@@ -255,3 +255,21 @@ def test_a_catalog_without_any_attribute_is_refused(tmp_path: Path) -> None:
     items = [{"id": 1, "title": "x"}, {"id": 2, "title": "y"}]
     [problem] = validate_generic(_write(tmp_path / "c", items))
     assert 'no item has "attributes"' in problem.message
+
+
+def test_numbers_beyond_64_bits_read_as_json_reads_them(tmp_path: Path) -> None:
+    # The quick reading (orjson) makes floats of such integers; the loader must read them as json.
+    big = 2**64
+    items = (
+        f'{{"id": {big}, "title": "Big", "attributes": ["a"], "facts": {{"n": {big}, "x": 1e19}}}}\n'
+        f'{{"id": 2, "title": "Small", "attributes": ["a"], "facts": {{"n": -{big}, "half": 0.5}}}}\n'
+    )
+    folder = _write(
+        tmp_path / "c", items, f"user_id,item_id\n{big},{big}\n", f'{{"id": {big}, "friends": []}}\n'
+    )
+    assert validate_generic(folder) == []
+    dataset = load_generic(folder)
+    first, second = dataset.catalog.items
+    assert first.id == big and first.facts == (("n", str(big)), ("x", "1e+19"))
+    assert second.facts == (("n", f"-{big}"), ("half", "0.5"))
+    assert dataset.train.by_user == {str(big): (0,)} and str(big) in dataset.users

@@ -1,4 +1,4 @@
-"""The core stays light: importing it and running an evaluation never loads torch, gradio or chromadb."""
+"""The core stays light: importing it and running an evaluation never loads torch, gradio, chromadb or ray."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 CODE = """
 import sys
 import crs, crs.cli, crs.env, crs.tracker, crs.data, crs.evaluation.runner, crs.scoring, crs.settings
+import crs.evaluation.ray_engine  # Ray itself only when a run asks for it
 import policy.max_entropy, policy.scpr_walk, policy.random_question, simulators, knowledge_graph
 from crs.data import load_dataset
 from crs.evaluation.runner import RunSpec, evaluate
@@ -15,7 +16,7 @@ from crs.factory import policy_for_run
 dataset = load_dataset("lastfm")
 spec = RunSpec(dataset="lastfm", policy="scpr_walk", scorer="popularity", limit=20)
 evaluate(spec, dataset, policy_for_run(spec, dataset))
-heavy = sorted(m for m in ("torch", "gradio", "chromadb", "sentence_transformers", "transformers")
+heavy = sorted(m for m in ("torch", "gradio", "chromadb", "sentence_transformers", "transformers", "ray")
                if m in sys.modules)
 print(",".join(heavy))
 """

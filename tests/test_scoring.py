@@ -123,6 +123,18 @@ def test_bpr_progress_reports_each_epoch_with_a_falling_loss(clusters: Dataset) 
     assert seen[-1][1] < 0.7 * seen[0][1]
 
 
+def test_bpr_caps_its_updates_with_fewer_epochs_on_large_data(clusters: Dataset) -> None:
+    pairs = sum(len(items) for items in clusters.train.by_user.values())
+    events: list[ProgressEvent] = []
+    capped = BprConfig(**{**TINY_BPR, "max_updates": 2 * pairs + 1})
+    model = train_bpr(clusters, capped, progress=events.append)
+    assert [event.done for event in events] == [1, 2] and {event.total for event in events} == {2}
+    # The cap only shortens training: two capped epochs are the first two epochs of a longer run.
+    two = train_bpr(clusters, BprConfig(**{**TINY_BPR, "epochs": 2, "max_updates": 0}))
+    np.testing.assert_array_equal(model.item_factors, two.item_factors)
+    np.testing.assert_array_equal(model.item_bias, two.item_bias)
+
+
 def test_bpr_is_deterministic_for_a_seed(clusters: Dataset) -> None:
     config = BprConfig(**TINY_BPR, use_friends=True)
     first, second = train_bpr(clusters, config), train_bpr(clusters, config)

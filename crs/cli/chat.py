@@ -18,6 +18,7 @@ FLAGS = {
     "chat.policy": "policy",
     "chat.port": "port",
     "chat.log_dir": "log_dir",
+    "chat.chroma_url": "chroma_url",
     "paths.cache_dir": "cache_dir",
 }
 
@@ -53,6 +54,12 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="skip the embedding retriever (its first build embeds the whole catalog: ~1 minute)",
     )
+    parser.add_argument(
+        "--chroma-url",
+        metavar="http://HOST:PORT",
+        help="keep the retriever's vectors on this chroma server (`chroma run`), shared by every chat "
+        "that names it (default: [chat] chroma_url; empty = an embedded store in the cache folder)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -76,9 +83,6 @@ def login(args: argparse.Namespace) -> tuple[str, str] | None:
 def run(args: argparse.Namespace) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no phoning home
     auth = login(args)
-    from crs.chat import build_bot
-    from ui.app import launch
-
     settings = settings_from_args(args, FLAGS, policy_section="chat")
     log = None
     if settings.chat.log_dir:  # opened before the catalog loads: a folder that fails, fails at once
@@ -90,6 +94,16 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{error} (--log-dir)") from None
     started = time.perf_counter()
     use_retriever = settings.chat.retriever and not args.no_retriever
+    if use_retriever and settings.chat.chroma_url:
+        from crs.retrieval.server import StoreUnreachable, check_reachable
+
+        try:  # before the catalog and the models load: a wrong URL fails in seconds
+            check_reachable(settings.chat.chroma_url)
+        except StoreUnreachable as error:
+            raise CliError(str(error)) from None
+    from crs.chat import build_bot  # after the checks above: gradio and the models take seconds
+    from ui.app import launch
+
     with progress_bars() as progress:
         try:
             bot = build_bot(settings, use_retriever=use_retriever, progress=progress)

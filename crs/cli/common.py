@@ -42,7 +42,9 @@ def flag_name(attribute: str) -> str:
 
 
 # Flags a resumed run may change: where things are read from and how fast, never what is measured.
-RESUMABLE_FLAGS = frozenset({"data.dir", "paths.cache_dir", "evaluate.workers"})
+RESUMABLE_FLAGS = frozenset(
+    {"data.dir", "paths.cache_dir", "evaluate.workers", "evaluate.engine", "evaluate.ray_address"}
+)
 
 
 def resumed_with_flags(

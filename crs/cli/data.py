@@ -1,11 +1,12 @@
-"""`crs data validate|info`: check a catalog, count what a dataset holds."""
+"""`crs data validate|info|synth`: check a catalog, count what a dataset holds, write a synthetic
+catalog."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from crs.cli.common import CliError
+from crs.cli.common import CliError, flag_name, progress_bars
 
 
 def add_parser(commands: Any) -> None:
@@ -17,6 +18,28 @@ def add_parser(commands: Any) -> None:
     info = actions.add_parser("info", help="counts of a dataset")
     info.add_argument("dataset")
     info.add_argument("--data-dir")
+    synth = actions.add_parser(
+        "synth",
+        help="write a synthetic catalog in the generic format (crs/data/synth.py describes its structure)",
+    )
+    synth.add_argument(
+        "out", metavar="OUT", help="the folder to write (created; must be empty unless --force)"
+    )
+    # Defaults live in crs.data.synth.SynthSpec: a flag left out keeps the spec's default.
+    synth.add_argument("--items", type=int, help="number of items (default 10000)")
+    synth.add_argument("--attributes", type=int, help="number of attributes (default 1000)")
+    synth.add_argument("--users", type=int, help="number of users (default: items / 10, at least 20)")
+    synth.add_argument(
+        "--seed", type=int, help="random seed: the same seed writes the same bytes (default 0)"
+    )
+    synth.add_argument(
+        "--interactions-per-user", type=int, help="mean interactions drawn per user (default 20)"
+    )
+    synth.add_argument(
+        "--friends-per-user", type=int, help="mean friendships each user starts; mutual (default 3)"
+    )
+    synth.add_argument("--force", action="store_true", help="write into OUT even when it holds files")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
 
@@ -57,4 +80,43 @@ def run(args: argparse.Namespace) -> int:
             )
             print(f"    with genres {share('with_genres')}, with people {share('with_people')}")
         return 0
-    raise CliError("choose a data action: validate or info (see `crs data --help`)")
+    if args.data_command == "synth":
+        return _synth(args)
+    raise CliError("choose a data action: validate, info or synth (see `crs data --help`)")
+
+
+SYNTH_FLAGS = ("items", "attributes", "users", "seed", "interactions_per_user", "friends_per_user")
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from crs.data.synth import CATALOG_FILES, SynthSpec, SynthSpecError, synthesize
+
+    try:
+        spec = SynthSpec(
+            **{name: getattr(args, name) for name in SYNTH_FLAGS if getattr(args, name) is not None}
+        )
+    except SynthSpecError as error:
+        raise CliError(f"{flag_name(error.field)} {error.reason}") from None
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise CliError(
+            f"{out} is not empty: pass --force to write the catalog into it "
+            f"(replacing {', '.join(CATALOG_FILES)})"
+        )
+    try:
+        with progress_bars(args.quiet) as progress:
+            summary = synthesize(out, spec, progress)
+    except OSError as error:
+        raise CliError(f"cannot write {out}: {error.strerror or error}") from None
+    splits = " / ".join(f"{name} {count:,}" for name, count in summary.interactions.items())
+    size = sum(summary.bytes.values()) / 1e6
+    print(
+        f"{out}: {summary.items:,} items, {summary.attributes:,} attributes, {summary.users:,} users, "
+        f"interactions {splits}, {summary.friendships:,} friendships; "
+        f"{size:,.1f} MB in {summary.seconds:.1f} s"
+    )
+    return 0

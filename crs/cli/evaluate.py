@@ -45,6 +45,8 @@ FLAGS = {
     "evaluate.offset": "offset",
     "evaluate.seed": "seed",
     "evaluate.workers": "workers",
+    "evaluate.engine": "engine",
+    "evaluate.ray_address": "ray_address",
     "evaluate.max_turns": "max_turns",
     "evaluate.answer_noise": "answer_noise",
     "evaluate.dont_know": "dont_know",
@@ -88,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--offset", type=int, help="skip the first N shuffled pairs (4000: tuning pairs only)"
     )
     parser.add_argument("--workers", type=int, help="processes (results do not depend on it)")
+    add_engine_flags(parser)
     parser.add_argument("--seed", type=int, help="seed of every random choice (default: 0)")
     parser.add_argument("--max-turns", type=int, help="turns per conversation, opening included")
     parser.add_argument("--answer-noise", type=float, help="flip each yes/no answer with probability P")
@@ -122,12 +125,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the conversations run (`crs evaluate`, `crs compare`, `crs sweep`)."""
+    parser.add_argument(
+        "--engine",
+        help='local: a pool of --workers processes (default) | ray: Ray tasks (pip install -e ".[ray]"); '
+        "results do not depend on it",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help='--engine ray: "" starts a local Ray instance with --workers CPUs (default) | auto: the '
+        "cluster this machine is part of | HOST:PORT (a head node) | ray://HOST:PORT (Ray Client)",
+    )
+
+
 def add_llm_flags(parser: argparse._ActionsContainer) -> None:
     """The LLM user's model (`crs evaluate`, and `crs simulate-check` when it runs the conversations)."""
     parser.add_argument(
         "--llm-backend", help="--simulator llm: local (default) | remote | none (templates only)"
     )
-    parser.add_argument("--llm-url", help="--simulator llm, remote: base URL of an OpenAI-compatible server")
+    parser.add_argument(
+        "--llm-url",
+        help="--simulator llm, remote: base URL of an OpenAI-compatible server, or several of one model "
+        "separated by commas (requests are spread over them)",
+    )
     parser.add_argument("--llm-model", help="--simulator llm, remote: model name sent with each request")
     parser.add_argument(
         "--llm-mode",
@@ -322,6 +344,10 @@ def simulate(
         load_policy_config(args.policy_config).check(dataset)
     with progress_bars(args.quiet) as progress:
         try:
+            if spec.engine == "ray":  # Ray installed, its cluster there: known before any training
+                from crs.evaluation.ray_engine import check_ray_engine
+
+                check_ray_engine(spec.ray_address)
             policy = policy_for_run(spec, dataset, settings.cache_dir, progress)
             if not done:
                 config = settings.as_dict()
@@ -406,6 +432,7 @@ def run_dialogues(
             ("--simulator", args.simulator),
             ("--scorer", args.scorer),
             ("--max-turns", args.max_turns),
+            ("--engine", args.engine),
         )
         if value is not None
     ]

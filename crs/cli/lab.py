@@ -18,7 +18,7 @@ from crs.cli.common import (
     resumed_with_flags,
     settings_from_args,
 )
-from crs.cli.evaluate import EXIT_INTERRUPTED, stop_on_sigterm
+from crs.cli.evaluate import EXIT_INTERRUPTED, add_engine_flags, stop_on_sigterm
 from crs.evaluation.run_folder import RunFolderError
 from crs.settings import Settings
 
@@ -35,6 +35,8 @@ FLAGS = {
     "evaluate.offset": "offset",
     "evaluate.seed": "seed",
     "evaluate.workers": "workers",
+    "evaluate.engine": "engine",
+    "evaluate.ray_address": "ray_address",
     "paths.cache_dir": "cache_dir",
 }
 
@@ -80,6 +82,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, help="seed of every random choice (default: 0)")
     parser.add_argument("--workers", type=int, help="processes (results do not depend on it)")
+    add_engine_flags(parser)
     parser.add_argument(
         "--disagreements",
         type=int,
@@ -179,6 +182,7 @@ def _check_configs(given: Sequence[Any], saved: Mapping[str, Any], what: Sequenc
 def _flags(args: argparse.Namespace) -> str:
     flags = [("--dataset", args.dataset), ("--split", args.split), ("--limit", args.limit)]
     flags += [("--offset", args.offset), ("--seed", args.seed), ("--workers", args.workers)]
+    flags += [("--engine", args.engine), ("--ray-address", args.ray_address)]
     return "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in flags if value is not None)
 
 
@@ -266,6 +270,10 @@ def _run_report(
     folder = report.path
     with report, stop_on_sigterm():
         try:
+            if settings.evaluate.engine == "ray":  # Ray installed, its cluster there: known before any work
+                from crs.evaluation.ray_engine import check_ray_engine
+
+                check_ray_engine(settings.evaluate.ray_address)
             dataset = load_data(settings, split=settings.data.split)
             report.save(saved, settings)
             with progress_bars(args.quiet) as progress:

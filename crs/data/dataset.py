@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,5 @@ class Dataset:
     @cached_property
     def popularity(self) -> np.ndarray:
         """Training interactions per item: the simplest collaborative score."""
-        counts = np.zeros(self.catalog.n_items, dtype=np.float64)
-        for items in self.train.by_user.values():
-            np.add.at(counts, np.asarray(items, dtype=np.int64), 1.0)
-        return counts
+        interacted = np.fromiter(chain.from_iterable(self.train.by_user.values()), dtype=np.int64)
+        return np.bincount(interacted, minlength=self.catalog.n_items).astype(np.float64)

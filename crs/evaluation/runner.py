@@ -1,8 +1,9 @@
 """Simulated-user evaluation: many conversations, optionally in parallel, reproducibly.
 
 Which pair conversation i is about and which random numbers it draws is the protocol's business
-(`crs.protocol`); this module plays the conversations, in one process or a pool of
-forked workers, and gathers their records. Results do not depend on the number of workers.
+(`crs.protocol`); this module plays the conversations, in one process, a pool of forked workers
+(`workers`), or Ray tasks on a cluster (`engine = "ray"`, `crs.evaluation.ray_engine`), and gathers
+their records in conversation order. Results depend on none of these.
 
 A conversation with the rule user is the policy driving a `crs.env.ConversationEnv`; with the
 LLM user (`--simulator llm`) it is the whole chat in words (`crs.evaluation.spoken`).
@@ -10,6 +11,7 @@ LLM user (`--simulator llm`) it is the whole chat in words (`crs.evaluation.spok
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import time
@@ -107,7 +109,7 @@ class RunResult:
     spec: RunSpec
     records: tuple[ConversationRecord, ...]
     metrics: Metrics
-    seconds: float  # wall time of the conversations (loading and training excluded)
+    seconds: float  # wall time of the conversations (loading and training excluded; Ray's start-up included)
     decision_ms_p50: float
     decision_ms_p95: float
 
@@ -158,7 +160,9 @@ def evaluate(
     on_record: Callable[[ConversationRecord], None] | None = None,
     done: Sequence[ConversationRecord] = (),
 ) -> RunResult:
-    """Run the spec's conversations, reporting to `progress` as they finish. `cache_dir`: where
+    """Run the spec's conversations, reporting to `progress` as they finish, in this process, a
+    pool of `spec.workers` processes, or on Ray (`spec.engine`; a `RayEngineError`, a ValueError,
+    when Ray is missing or its cluster does not answer). `cache_dir`: where
     the LLM user keeps its model and responses (None: the default cache). `on_record` gets every
     conversation as it ends, in conversation order (a run folder appends it). `done`: the first
     conversations of an interrupted run, not played again; the result holds them too."""
@@ -177,13 +181,20 @@ def evaluate(
         report(progress, CONVERSATIONS_STAGE, len(records), len(ids), "conv")
 
     started = time.perf_counter()
-    if spec.workers == 1 or len(todo) <= 1:
+    # A conversation comes back as it ends (in order): small batches lose little to a kill.
+    batch = 1 if spec.simulator == "llm" else BATCH
+    if spec.engine == "ray" and todo:
+        from crs.evaluation.ray_engine import play_on_ray
+
+        played = play_on_ray(play_conversation, context, todo, batch, spec.ray_address, spec.workers)
+        with contextlib.closing(played):  # an early end (Ctrl+C) cancels the tasks in flight
+            for record in played:
+                finished(record)
+    elif spec.workers == 1 or len(todo) <= 1:
         for conversation_id in todo:
             finished(play_conversation(context, conversation_id))
     else:
-        # fork shares the loaded dataset and policy with the workers without pickling them. A
-        # conversation comes back as it ends (in order): small batches lose little to a kill.
-        batch = 1 if spec.simulator == "llm" else BATCH
+        # fork shares the loaded dataset and policy with the workers without pickling them.
         pool_context = multiprocessing.get_context("fork")
         with pool_context.Pool(spec.workers, initializer=_init_worker, initargs=(context,)) as pool:
             for record in pool.imap(_run_one, todo, chunksize=batch):

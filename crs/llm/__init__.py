@@ -48,6 +48,7 @@ def make_backend(settings: LLMSettings, cache_dir: Path | None) -> LLMBackend:
             api_key_env=settings.api_key_env,
             timeout_s=settings.timeout_s,
             retries=settings.retries,
+            concurrency=settings.concurrency,
         )
     else:
         raise ValueError(f"unknown [llm] backend {settings.backend!r}; choose one of: {', '.join(BACKENDS)}")

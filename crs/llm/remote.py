@@ -1,10 +1,13 @@
 """Any OpenAI-compatible server (vLLM, Ollama, llama.cpp's server, `python -m crs.llm.server`,
-a hosted API): `/v1/completions` for prompts, `/v1/chat/completions` for chat messages.
+a hosted API): `/v1/completions` for prompts, `/v1/chat/completions` for chat messages. Several
+servers of one model may be given, comma-separated: requests are spread over them
+(`crs.llm.endpoints`), and a server that fails is passed over while another can answer.
 
 Only the standard library, so the core stays light. The API key is read from an environment
 variable whose name is configured: the key itself never goes into a configuration file or a run
 folder. Connection errors (an answer that breaks off or is not HTTP included), timeouts, 429 and 5xx
-are retried with exponential backoff; anything else fails at once with the server's own message.
+are retried with exponential backoff (on another server first, when there is one); anything else
+fails at once with the server's own message.
 `timeout_s` bounds each try as a whole, from connecting to the answer's last byte, so a server that
 drips bytes cannot hold a call for longer; an answer is read up to `MAX_ANSWER_BYTES`. Every
 failure is an `LLMError` with a one-line message.
@@ -22,26 +25,29 @@ import ssl
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from crs.llm.base import Generation, GenerationRequest, LLMError, one_line
+from crs.llm.endpoints import (
+    COOLDOWN_S,
+    Endpoint,
+    EndpointPool,
+    endpoint,
+    split_urls,
+    url_problem,
+    urls_problem,
+)
 from crs.llm.local import parse_response, request_body
+
+__all__ = ["DEFAULT_API_KEY_ENV", "MAX_ANSWER_BYTES", "RemoteBackend", "endpoint", "url_problem"]
 
 DEFAULT_API_KEY_ENV = "CRS_LLM_API_KEY"
 # Far above any completion: a larger answer is not one, and reading it all could exhaust memory.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 _HINT = "start it or set [llm] url / --llm-url"
-
-
-def endpoint(base_url: str, chat: bool) -> str:
-    """`http://host:port` or `http://host:port/v1` (with or without a final slash) -> the endpoint."""
-    base = base_url.rstrip("/")
-    if not base.endswith("/v1"):
-        base += "/v1"
-    return base + ("/chat/completions" if chat else "/completions")
 
 
 def _reason(error: BaseException) -> str:
@@ -106,23 +112,10 @@ def _shut(sockets: list[socket.socket]) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def url_problem(url: str) -> str:
-    """What is wrong with an LLM server address ("" when nothing is): checked when the settings
-    are read, so a typo fails at once, not at the first of many conversations."""
-    if not url.startswith(("http://", "https://")):
-        return f"the LLM server url must start with http:// or https://, got {url!r}"
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - reading it checks it
-    except ValueError as error:
-        return f"the LLM server url {url!r} is malformed: {error}"
-    if not parts.hostname:
-        return f"the LLM server url {url!r} names no host"
-    return ""
-
-
 class RemoteBackend:
-    """An OpenAI-compatible server at `url`. `model` is sent as the request's model name."""
+    """OpenAI-compatible servers at `url`: one base URL, or several of the same model separated by
+    commas. `model` is sent as the request's model name; `concurrency` bounds the requests in
+    flight to each server from this machine (`crs.llm.endpoints`)."""
 
     def __init__(
         self,
@@ -133,18 +126,29 @@ class RemoteBackend:
         retries: int = 2,
         backoff_s: float = 0.5,
         environ: Mapping[str, str] | None = None,
+        concurrency: int = 4,
+        cooldown_s: float = COOLDOWN_S,
+        slots_dir: Path | None = None,
     ) -> None:
-        problem = url_problem(url)
+        problem = urls_problem(url)
         if problem:
             raise ValueError(problem)
         if retries < 0 or timeout_s <= 0:
             raise ValueError(f"need retries >= 0 and timeout_s > 0, got {retries} and {timeout_s}")
+        if concurrency < 1:
+            raise ValueError(f"need concurrency >= 1, got {concurrency}")
+        urls = split_urls(url)
         self.url = url
+        self.urls = urls
         self.model = model
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.name = f"remote:{model or 'default'}@{url.rstrip('/')}"
+        self.pool = EndpointPool(urls, concurrency, cooldown_s, slots_dir)
+        # The name is in every cache key: it names the servers as a set, never the one that
+        # answered, so a rerun is served from disk whichever server answered each request.
+        servers = sorted({one.rstrip("/") for one in urls}) if len(urls) > 1 else [urls[0].rstrip("/")]
+        self.name = f"remote:{model or 'default'}@{'+'.join(servers)}"
         key = (os.environ if environ is None else environ).get(api_key_env, "") if api_key_env else ""
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if key:
@@ -152,13 +156,12 @@ class RemoteBackend:
 
     def generate(self, request: GenerationRequest) -> Generation:
         chat = request.prompt is None
-        address = endpoint(self.url, chat)
         body = request_body(request)
         if self.model:
             body["model"] = self.model
         data = json.dumps(body).encode("utf-8")
         started = time.perf_counter()
-        payload = self._post(address, data)
+        payload, address = self._post(chat, data)
         seconds = time.perf_counter() - started
         try:
             response = json.loads(payload)
@@ -178,17 +181,51 @@ class RemoteBackend:
         )
         return Generation(text, prompt_tokens, completion_tokens, seconds)
 
-    def _post(self, address: str, data: bytes) -> bytes:
-        tries = self.retries + 1
-        last = ""
-        for attempt in range(tries):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            payload, last = self._try(address, data)
+    def _post(self, chat: bool, data: bytes) -> tuple[bytes, str]:
+        """(the answer, the address that gave it). Tries go in rounds: each server with tries left
+        gets one (a server cooling down only when no other is left), then a pause of backoff,
+        doubled each round. With one server that is `retries` pauses between `retries + 1` tries;
+        with several, a failed try goes on to another server at once. LLMError when every server
+        has used its `retries + 1`."""
+        servers = self.pool.endpoints
+        tries_left = {server: self.retries + 1 for server in servers}
+        last: dict[Endpoint, str] = {}
+        tried_this_round: set[Endpoint] = set()
+        pauses = 0
+        while True:
+            left = [server for server in servers if tries_left[server] > 0]
+            if not left:
+                raise LLMError(self._unreachable(chat, last))
+            among = [server for server in left if server not in tried_this_round]
+            if not among:
+                time.sleep(self.backoff_s * 2**pauses)
+                pauses += 1
+                tried_this_round.clear()
+                among = left
+            with self.pool.slot(among) as server:
+                address = endpoint(server.base, chat)
+                payload, why = self._try(address, data)
             if payload is not None:
-                return payload
+                self.pool.succeeded(server)
+                return payload, address
+            self.pool.failed(server)
+            tries_left[server] -= 1
+            last[server] = why
+            tried_this_round.add(server)
+
+    def _unreachable(self, chat: bool, last: dict[Endpoint, str]) -> str:
+        tries = self.retries + 1
         plural = "try" if tries == 1 else "tries"
-        raise LLMError(f"could not reach the LLM server at {address}: {last} ({tries} {plural}); {_HINT}")
+        servers: Sequence[Endpoint] = self.pool.endpoints
+        if len(servers) == 1:
+            address = endpoint(servers[0].base, chat)
+            why = last[servers[0]]
+            return f"could not reach the LLM server at {address}: {why} ({tries} {plural}); {_HINT}"
+        said = "; ".join(f"{endpoint(s.base, chat)}: {last[s]}" for s in servers)
+        return (
+            f"could not reach any of the {len(servers)} LLM servers ({tries} {plural} each): {said}; "
+            "start them or set [llm] url / --llm-url"
+        )
 
     def _try(self, address: str, data: bytes) -> tuple[bytes | None, str]:
         """One try: (the answer, "") or (None, why another try may help); LLMError when it would not."""

@@ -149,9 +149,16 @@ def index_folder(cache_dir: Path, dataset_name: str, encoder: Encoder) -> Path:
     return cache_dir / "retrieval" / f"{_safe_name(dataset_name)}-{content_hash(encoder.name, [])[:10]}"
 
 
-def _attribute_vectors(folder: Path, catalog: Catalog, encoder: Encoder) -> Vectors:
+def _attribute_vectors(folder: Path, catalog: Catalog, encoder: Encoder, chroma_url: str = "") -> Vectors:
     texts = attribute_texts(catalog)
     key = content_hash(encoder.name, texts)
+    if chroma_url and texts:
+        # On a shared server the attribute names are an index of their own, so that a replica
+        # starting on a fresh machine embeds nothing.
+        index, _ = open_or_build(
+            folder.with_name(folder.name + "-attributes"), texts, encoder, key, None, chroma_url
+        )
+        return index.vectors
     path = folder / ATTRIBUTES_FILE
     try:
         meta, arrays = load_arrays(path, "attribute vectors")
@@ -171,10 +178,13 @@ def open_retriever(
     cache_dir: Path | None = None,
     encoder: Encoder | None = None,
     progress: Progress | None = None,
+    chroma_url: str = "",
 ) -> Retriever:
     """Open the dataset's index from the cache, building (or rebuilding) it when it is absent, stale
-    or corrupt. `cache_dir` None means `crs.scoring.default_cache_dir()`; `progress` hears only
-    of items being embedded."""
+    or corrupt; an interrupted build is resumed. `cache_dir` None means
+    `crs.scoring.default_cache_dir()`; `progress` hears only of items being embedded.
+    `chroma_url` ("http://HOST:PORT"): keep the item and attribute vectors on that chroma server,
+    shared by every process that names it, instead of in the cache folder (see `store`)."""
     from crs.scoring import default_cache_dir
 
     if catalog.n_items == 0:
@@ -182,11 +192,13 @@ def open_retriever(
     encoder = encoder or MiniLmEncoder()
     folder = index_folder(cache_dir or default_cache_dir(), dataset_name, encoder)
     texts = item_texts(catalog)
-    index, reason = open_or_build(folder, texts, encoder, content_hash(encoder.name, texts), progress)
+    index, reason = open_or_build(
+        folder, texts, encoder, content_hash(encoder.name, texts), progress, chroma_url
+    )
     return Retriever(
         catalog=catalog,
         encoder=encoder,
         index=index,
-        attribute_vectors=_attribute_vectors(folder, catalog, encoder),
+        attribute_vectors=_attribute_vectors(folder, catalog, encoder, chroma_url),
         rebuilt=reason,
     )
