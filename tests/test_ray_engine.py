@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,12 +249,28 @@ def test_cluster_records_equal_one_process_and_survive_a_killed_worker(
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    on_ray = evaluate(
-        dataclasses.replace(spec, engine="ray", ray_address=ray_cluster.address),
-        lastfm_star,
-        policy,
-        on_record=on_record,
-    )
+    # Which nodes play chunks, watched all along: when a record comes back, the worker that
+    # played it has just gone idle, so sampling only then can miss a node on a busy machine.
+    running = threading.Event()
+    running.set()
+
+    def watch() -> None:
+        while running.is_set():
+            nodes_seen.update(raylet for _, raylet in ray_cluster.busy_workers())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        on_ray = evaluate(
+            dataclasses.replace(spec, engine="ray", ray_address=ray_cluster.address),
+            lastfm_star,
+            policy,
+            on_record=on_record,
+        )
+    finally:
+        running.clear()
+        watcher.join()
     assert killed, "no worker was busy when the first records came back"
     assert not Path(f"/proc/{killed[0]}").exists()
     # Ray saw its chunk's worker die and ran the chunk again (this process's Ray log says so).
